@@ -1,0 +1,107 @@
+"""The interface every agent follows, and input checks shared by all agents."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Self
+
+import numpy as np
+
+from gambitts.models.random_streams import BatchRandom
+
+
+class Agent(ABC):
+    """A Thompson-sampling policy run for a batch of independent replicates in lockstep.
+
+    Agents follow scikit-learn manners: ``__init__`` stores configuration only; :meth:`reset`
+    creates the learned state (attributes ending in ``_``); :meth:`select` picks one prompt per
+    replicate; :meth:`update` adds one observation per replicate and returns ``self``.
+
+    Parameters
+    ----------
+    n_arms : int
+        Number of prompts the agent chooses from.
+    n_cells : int
+        Number of context cells.
+    """
+
+    #: Display name, as in the paper's plots.
+    name: str = "agent"
+    #: Whether :meth:`reset` needs ``generator_means`` (cell means of generator draws).
+    uses_generator: bool = False
+
+    def __init__(self, n_arms: int, n_cells: int) -> None:
+        if n_arms < 2:
+            raise ValueError(f"`n_arms` must be at least 2, got {n_arms}")
+        if n_cells < 1:
+            raise ValueError(f"`n_cells` must be at least 1, got {n_cells}")
+        self.n_arms = n_arms
+        self.n_cells = n_cells
+
+    @abstractmethod
+    def reset(self, n_replicates: int, generator_means: np.ndarray | None = None) -> Self:
+        """Start from the prior for ``n_replicates`` replicates."""
+
+    @abstractmethod
+    def select(self, cells: np.ndarray, rng: BatchRandom) -> np.ndarray:
+        """Return the prompt (arm index) chosen by each replicate in context ``cells``."""
+
+    @abstractmethod
+    def update(
+        self, cells: np.ndarray, actions: np.ndarray, z: np.ndarray, rewards: np.ndarray
+    ) -> Self:
+        """Add one observation per replicate: its context, prompt, treatment ``Z`` and reward."""
+
+    @property
+    def n_replicates(self) -> int:
+        """Number of replicates the agent was reset for."""
+        self._require_reset("n_replicates")
+        return self._n_replicates
+
+    def update_sequence(
+        self, cells: np.ndarray, actions: np.ndarray, z: np.ndarray, rewards: np.ndarray
+    ) -> Self:
+        """Apply :meth:`update` to each round of a recorded sequence.
+
+        Parameters
+        ----------
+        cells, actions, rewards : array_like, shape (n_rounds, n_replicates)
+        z : array_like, shape (n_rounds, n_replicates, n_dims)
+        """
+        for round_ in zip(cells, actions, z, rewards, strict=True):
+            self.update(*round_)
+        return self
+
+    def _require_reset(self, what: str) -> None:
+        if not hasattr(self, "_n_replicates"):
+            raise RuntimeError(
+                f"{type(self).__name__}.{what} needs a learned state: call `reset(n_replicates)` first"
+            )
+
+    def _check_cells(self, cells: np.ndarray, what: str) -> np.ndarray:
+        self._require_reset(what)
+        cells = np.asarray(cells)
+        if cells.shape != (self._n_replicates,):
+            raise ValueError(
+                f"`cells` must have shape ({self._n_replicates},), one per replicate, got {cells.shape}"
+            )
+        if cells.size and (cells.min() < 0 or cells.max() >= self.n_cells):
+            raise ValueError(f"`cells` must lie in [0, {self.n_cells}), got values {np.unique(cells)}")
+        return cells
+
+    def _check_observation(
+        self, cells: np.ndarray, actions: np.ndarray, rewards: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cells = self._check_cells(cells, "update")
+        actions = np.asarray(actions)
+        rewards = np.asarray(rewards, dtype=float)
+        if actions.shape != cells.shape or rewards.shape != cells.shape:
+            raise ValueError(
+                f"`actions` and `rewards` must have shape {cells.shape}, "
+                f"got {actions.shape} and {rewards.shape}"
+            )
+        if actions.size and (actions.min() < 0 or actions.max() >= self.n_arms):
+            raise ValueError(f"`actions` must lie in [0, {self.n_arms}), got values {np.unique(actions)}")
+        if not np.all(np.isfinite(rewards)):
+            raise ValueError("`rewards` must be finite, got NaN or inf")
+        return cells, actions, rewards

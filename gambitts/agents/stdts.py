@@ -1,0 +1,73 @@
+"""Standard Thompson sampling on the reward alone: StdTS and StdTS:Contextual."""
+
+from __future__ import annotations
+
+from typing import Self
+
+import numpy as np
+
+from gambitts.agents.base import Agent
+from gambitts.models.conjugate import NormalInverseGamma
+from gambitts.models.priors import NormalInverseGammaPrior
+from gambitts.models.random_streams import BatchRandom, as_replicate_random
+
+
+class StdTS(Agent):
+    """Thompson sampling with a Normal-Inverse-Gamma posterior per arm on the reward.
+
+    Parameters
+    ----------
+    n_arms : int
+        Number of prompts.
+    n_cells : int, default 12
+        Number of context cells.
+    contextual : bool, default False
+        Keep one posterior per (context cell, arm) instead of one per arm (StdTS:Contextual).
+    prior : NormalInverseGammaPrior, optional
+        Defaults to the paper's (mean 77, count 5, shape 1, scale 10).
+
+    Attributes
+    ----------
+    posterior_ : NormalInverseGamma
+        Batch shape ``(n_replicates, n_cells, n_arms)`` if contextual, else
+        ``(n_replicates, 1, n_arms)``.
+    """
+
+    def __init__(
+        self,
+        n_arms: int,
+        n_cells: int = 12,
+        *,
+        contextual: bool = False,
+        prior: NormalInverseGammaPrior | None = None,
+    ) -> None:
+        super().__init__(n_arms, n_cells)
+        self.contextual = contextual
+        self.prior = prior or NormalInverseGammaPrior()
+        self.name = "StdTS:Contextual" if contextual else "StdTS"
+
+    def reset(self, n_replicates: int, generator_means: np.ndarray | None = None) -> Self:
+        """Start from the prior; ``generator_means`` is ignored (StdTS does not use Z)."""
+        cells = self.n_cells if self.contextual else 1
+        self._n_replicates = n_replicates
+        self.posterior_ = NormalInverseGamma((n_replicates, cells, self.n_arms), self.prior)
+        return self
+
+    def _posterior_cells(self, cells: np.ndarray) -> np.ndarray:
+        return cells if self.contextual else np.zeros_like(cells)
+
+    def select(self, cells: np.ndarray, rng: BatchRandom | np.random.Generator) -> np.ndarray:
+        """Draw each arm's mean reward in the replicate's cell and return the best arm."""
+        cells = self._check_cells(cells, "select")
+        rng = as_replicate_random(rng, self._n_replicates)
+        index = (np.arange(self._n_replicates), self._posterior_cells(cells))
+        return np.argmax(self.posterior_.sample_mean(index, rng), axis=1)
+
+    def update(
+        self, cells: np.ndarray, actions: np.ndarray, z: np.ndarray, rewards: np.ndarray
+    ) -> Self:
+        """Add each replicate's reward to its (cell,) arm posterior; ``z`` is ignored."""
+        cells, actions, rewards = self._check_observation(cells, actions, rewards)
+        index = (np.arange(self._n_replicates), self._posterior_cells(cells), actions)
+        self.posterior_.update(index, rewards)
+        return self

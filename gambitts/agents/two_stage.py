@@ -1,0 +1,256 @@
+"""GAMBITTS agents: Thompson sampling through the treatment Z and a linear outcome model.
+
+Stage 1 is the distribution of the message's embedding ``Z`` given prompt and context; stage 2
+is the linear regression of the reward on the stage-2 features
+
+``[Z (modelled dims), context features (optional), prompt indicators (optional), 1]``.
+
+Each round both stages' parameters are drawn from their posteriors and every arm is scored by
+``E[Y | a, x] = E[Z | a, x] . beta_z + context(x) . beta_x + beta_prompt[a] + beta_0``.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+import numpy as np
+
+from gambitts.agents.base import Agent
+from gambitts.models.conjugate import BayesianLinearRegression, NormalInverseWishart
+from gambitts.models.priors import LinearPrior, NormalInverseWishartPrior
+from gambitts.models.random_streams import BatchRandom, as_replicate_random
+
+
+class TwoStageAgent(Agent):
+    """Shared stage 2 of poGAMBITTS and foGAMBITTS.
+
+    Parameters
+    ----------
+    n_arms : int
+        Number of prompts.
+    n_dims : int
+        Number of modelled dimensions of ``Z`` (the ``z`` passed to :meth:`update`).
+    n_cells : int, default 12
+        Number of context cells.
+    context_features : ndarray of shape (n_cells, n_context_features), optional
+        Stage-2 features of each context cell; ``None`` leaves context out of stage 2.
+    prompt_indicators : bool, default False
+        Add ``n_arms - 1`` prompt indicators to stage 2 (the paper's "hedged" agents).
+    prior : LinearPrior, optional
+        Stage-2 prior; defaults to the paper's (known noise variance 1).
+
+    Attributes
+    ----------
+    stage2_ : BayesianLinearRegression
+        The stage-2 posterior; features in the order of :meth:`feature_names`.
+    """
+
+    def __init__(
+        self,
+        n_arms: int,
+        n_dims: int,
+        n_cells: int = 12,
+        *,
+        context_features: np.ndarray | None = None,
+        prompt_indicators: bool = False,
+        prior: LinearPrior | None = None,
+    ) -> None:
+        super().__init__(n_arms, n_cells)
+        if n_dims < 1:
+            raise ValueError(f"`n_dims` must be at least 1, got {n_dims}")
+        if context_features is not None:
+            context_features = np.asarray(context_features, dtype=float)
+            if context_features.ndim != 2 or context_features.shape[0] != n_cells:
+                raise ValueError(
+                    f"`context_features` must have shape (n_cells={n_cells}, n_features), "
+                    f"got {context_features.shape}"
+                )
+        self.n_dims = n_dims
+        self.context_features = context_features
+        self.prompt_indicators = prompt_indicators
+        self.prior = prior or LinearPrior()
+
+    @property
+    def n_features(self) -> int:
+        """Number of stage-2 features, including the intercept."""
+        n_context = 0 if self.context_features is None else self.context_features.shape[1]
+        n_prompt = self.n_arms - 1 if self.prompt_indicators else 0
+        return self.n_dims + n_context + n_prompt + 1
+
+    def feature_names(
+        self, dim_names: list[str] | None = None, context_names: list[str] | None = None
+    ) -> list[str]:
+        """Return the names of the stage-2 features, in order."""
+        dims = dim_names or [f"z[{i}]" for i in range(self.n_dims)]
+        names = list(dims)
+        if self.context_features is not None:
+            names += context_names or [f"context[{i}]" for i in range(self.context_features.shape[1])]
+        if self.prompt_indicators:
+            names += [f"prompt[{a}]" for a in range(1, self.n_arms)]
+        return names + ["intercept"]
+
+    def features(self, cells: np.ndarray, actions: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Build the stage-2 feature rows ``(n, n_features)`` for observed ``(cell, prompt, Z)``."""
+        parts = [np.asarray(z, dtype=float)]
+        if self.context_features is not None:
+            parts.append(self.context_features[cells])
+        if self.prompt_indicators:
+            parts.append(np.eye(self.n_arms)[actions, 1:])
+        parts.append(np.ones((len(cells), 1)))
+        return np.concatenate(parts, axis=1)
+
+    def _reset_stage2(self, n_replicates: int) -> None:
+        self._n_replicates = n_replicates
+        self.stage2_ = BayesianLinearRegression(n_replicates, self.n_features, self.prior)
+
+    def _scores(self, cells: np.ndarray, treatment_means: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        """Expected reward of every arm, ``(n_replicates, n_arms)``, under drawn parameters."""
+        d = self.n_dims
+        scores = np.einsum("rkd,rd->rk", treatment_means, beta[:, :d])
+        scores += beta[:, -1:]
+        if self.context_features is not None:
+            n_context = self.context_features.shape[1]
+            context_terms = np.einsum("rf,rf->r", self.context_features[cells], beta[:, d : d + n_context])
+            scores += context_terms[:, None]
+        if self.prompt_indicators:
+            scores[:, 1:] += beta[:, -self.n_arms : -1]
+        return scores
+
+    def _check_z(self, z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, dtype=float)
+        if z.shape != (self._n_replicates, self.n_dims):
+            raise ValueError(
+                f"`z` must have shape (n_replicates={self._n_replicates}, n_dims={self.n_dims}), "
+                f"got {z.shape}"
+            )
+        if not np.all(np.isfinite(z)):
+            raise ValueError("`z` must be finite, got NaN or inf")
+        return z
+
+
+class PoGAMBITTS(TwoStageAgent):
+    """poGAMBITTS: stage 1 known from generator draws, stage 2 learned.
+
+    ``E[Z | a, x]`` is the mean of the generator draws the agent was given for cell (a, x).
+    See :class:`TwoStageAgent` for the parameters.
+
+    Attributes
+    ----------
+    treatment_means_ : ndarray, shape (n_replicates, n_cells, n_arms, n_dims)
+        The stage-1 means from the generator draws.
+    stage2_ : BayesianLinearRegression
+    """
+
+    name = "poGAMBITTS"
+    uses_generator = True
+
+    def reset(self, n_replicates: int, generator_means: np.ndarray | None = None) -> Self:
+        """Start stage 2 from the prior and take stage 1 from ``generator_means``.
+
+        Parameters
+        ----------
+        n_replicates : int
+        generator_means : ndarray, shape (n_replicates, n_cells, n_arms, n_dims)
+            Mean of the agent's generator draws for each (cell, prompt), per replicate
+            (a shape without the replicate axis is shared by all replicates).
+        """
+        expected = (self.n_cells, self.n_arms, self.n_dims)
+        if generator_means is None:
+            raise ValueError("poGAMBITTS needs `generator_means` of shape (n_replicates, " + f"{expected})")
+        means = np.asarray(generator_means, dtype=float)
+        if means.shape == expected:
+            means = np.broadcast_to(means, (n_replicates, *expected))
+        if means.shape != (n_replicates, *expected):
+            raise ValueError(
+                f"`generator_means` must have shape ({n_replicates}, {expected[0]}, {expected[1]}, "
+                f"{expected[2]}) = (replicate, cell, arm, dim), got {means.shape}"
+            )
+        self._reset_stage2(n_replicates)
+        self.treatment_means_ = means
+        return self
+
+    def select(self, cells: np.ndarray, rng: BatchRandom | np.random.Generator) -> np.ndarray:
+        """Draw stage-2 coefficients and return the arm with the highest expected reward."""
+        cells = self._check_cells(cells, "select")
+        rng = as_replicate_random(rng, self._n_replicates)
+        beta = self.stage2_.sample(rng)
+        means = self.treatment_means_[np.arange(self._n_replicates), cells]
+        return np.argmax(self._scores(cells, means, beta), axis=1)
+
+    def update(
+        self, cells: np.ndarray, actions: np.ndarray, z: np.ndarray, rewards: np.ndarray
+    ) -> Self:
+        """Add each replicate's (features, reward) to stage 2."""
+        cells, actions, rewards = self._check_observation(cells, actions, rewards)
+        z = self._check_z(z)
+        self.stage2_.update(self.features(cells, actions, z), rewards)
+        return self
+
+
+class FoGAMBITTS(TwoStageAgent):
+    """foGAMBITTS: both stages learned online.
+
+    Stage 1 is a Normal-Inverse-Wishart posterior on ``Z`` per (context cell, arm); each round
+    the mean of ``Z`` for every arm in the current cell is drawn from it. See
+    :class:`TwoStageAgent` for the other parameters.
+
+    Parameters
+    ----------
+    treatment_prior : NormalInverseWishartPrior, optional
+        Defaults to the paper's (mean 0, kappa 1, dof = n_dims, scale I).
+
+    Attributes
+    ----------
+    stage1_ : NormalInverseWishart
+        Batch shape ``(n_replicates, n_cells, n_arms)``.
+    stage2_ : BayesianLinearRegression
+    """
+
+    name = "foGAMBITTS"
+
+    def __init__(
+        self,
+        n_arms: int,
+        n_dims: int,
+        n_cells: int = 12,
+        *,
+        context_features: np.ndarray | None = None,
+        prompt_indicators: bool = False,
+        prior: LinearPrior | None = None,
+        treatment_prior: NormalInverseWishartPrior | None = None,
+    ) -> None:
+        super().__init__(
+            n_arms,
+            n_dims,
+            n_cells,
+            context_features=context_features,
+            prompt_indicators=prompt_indicators,
+            prior=prior,
+        )
+        self.treatment_prior = treatment_prior or NormalInverseWishartPrior()
+
+    def reset(self, n_replicates: int, generator_means: np.ndarray | None = None) -> Self:
+        """Start both stages from their priors; ``generator_means`` is ignored."""
+        self._reset_stage2(n_replicates)
+        self.stage1_ = NormalInverseWishart(
+            (n_replicates, self.n_cells, self.n_arms), self.n_dims, self.treatment_prior
+        )
+        return self
+
+    def select(self, cells: np.ndarray, rng: BatchRandom | np.random.Generator) -> np.ndarray:
+        """Draw both stages' parameters and return the arm with the highest expected reward."""
+        cells = self._check_cells(cells, "select")
+        rng = as_replicate_random(rng, self._n_replicates)
+        means = self.stage1_.sample_mean((np.arange(self._n_replicates), cells), rng)
+        beta = self.stage2_.sample(rng)
+        return np.argmax(self._scores(cells, means, beta), axis=1)
+
+    def update(
+        self, cells: np.ndarray, actions: np.ndarray, z: np.ndarray, rewards: np.ndarray
+    ) -> Self:
+        """Add each replicate's ``Z`` to stage 1 of its (cell, arm) and (features, reward) to stage 2."""
+        cells, actions, rewards = self._check_observation(cells, actions, rewards)
+        z = self._check_z(z)
+        self.stage1_.update((np.arange(self._n_replicates), cells, actions), z)
+        self.stage2_.update(self.features(cells, actions, z), rewards)
+        return self

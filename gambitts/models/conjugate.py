@@ -1,0 +1,217 @@
+"""Exact (conjugate) posteriors, batched over leading axes such as ``(replicate, cell, arm)``.
+
+Each class holds the posterior's parameters as arrays named with a trailing underscore, updates
+them one observation per batch position at a time, and draws Thompson samples. The PyMC models
+they are the exact posterior of are in :mod:`gambitts.models.pymc_models`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gambitts.models.linalg import cholesky_update, solve_lower, solve_lower_transposed
+from gambitts.models.priors import LinearPrior, NormalInverseGammaPrior, NormalInverseWishartPrior
+from gambitts.models.random_streams import BatchRandom
+
+Index = tuple[np.ndarray, ...]
+
+
+class NormalInverseGamma:
+    """Independent Normal-Inverse-Gamma posteriors of the mean and variance of normal rewards.
+
+    Parameters
+    ----------
+    batch_shape : tuple of int
+        Shape of the batch, e.g. ``(n_replicates, n_arms)``.
+    prior : NormalInverseGammaPrior
+
+    Attributes
+    ----------
+    mean_, count_, shape_, scale_ : ndarray of shape ``batch_shape``
+        Posterior parameters: ``sigma^2 ~ InverseGamma(shape_, scale_)``,
+        ``mu | sigma^2 ~ Normal(mean_, sigma^2 / count_)``.
+    """
+
+    def __init__(self, batch_shape: tuple[int, ...], prior: NormalInverseGammaPrior) -> None:
+        self.prior = prior
+        self.mean_ = np.full(batch_shape, prior.mean)
+        self.count_ = np.full(batch_shape, prior.count)
+        self.shape_ = np.full(batch_shape, prior.shape)
+        self.scale_ = np.full(batch_shape, prior.scale)
+
+    def update(self, index: Index, y: np.ndarray) -> None:
+        """Add observation ``y[i]`` to the posterior at batch position ``index[...][i]``.
+
+        Positions within one call must be distinct (one per replicate).
+        """
+        mean, count = self.mean_[index], self.count_[index]
+        new_count = count + 1.0
+        self.scale_[index] += 0.5 * count * (y - mean) ** 2 / new_count
+        self.shape_[index] += 0.5
+        self.mean_[index] = mean + (y - mean) / new_count
+        self.count_[index] = new_count
+
+    def sample_mean(self, index: Index, rng: BatchRandom) -> np.ndarray:
+        """Draw the mean at the gathered positions ``index`` (leading axis: replicate)."""
+        shape = self.shape_[index]
+        variance = self.scale_[index] / rng.standard_gamma(shape)
+        noise = rng.standard_normal(int(np.prod(shape.shape[1:], dtype=int))).reshape(shape.shape)
+        return self.mean_[index] + np.sqrt(variance / self.count_[index]) * noise
+
+
+class BayesianLinearRegression:
+    """Bayesian linear regression per replicate, in precision form.
+
+    Parameters
+    ----------
+    n_replicates : int
+    n_features : int
+        Number of regression features including the intercept, which is the last feature.
+    prior : LinearPrior
+
+    Attributes
+    ----------
+    cholesky_ : ndarray, shape (n_replicates, n_features, n_features)
+        Lower Cholesky factor of the posterior precision (of ``beta``, or of ``beta / sigma``
+        with unknown noise).
+    information_ : ndarray, shape (n_replicates, n_features)
+        Precision times posterior mean.
+    n_observations_ : ndarray, shape (n_replicates,)
+    shape_, scale_ : ndarray, shape (n_replicates,)
+        With unknown noise, ``sigma^2 ~ InverseGamma(shape_, scale_)`` (``scale_`` is a
+        property computed from the sufficient statistics).
+    """
+
+    def __init__(self, n_replicates: int, n_features: int, prior: LinearPrior) -> None:
+        if n_features < 1:
+            raise ValueError(f"`n_features` must be at least 1 (the intercept), got {n_features}")
+        self.prior = prior
+        self.prior_mean = np.full(n_features, prior.coef_mean)
+        self.prior_mean[-1] = prior.intercept_mean
+        self.prior_precision = np.full(n_features, prior.coef_precision)
+        self.prior_precision[-1] = prior.intercept_precision
+        self.cholesky_ = np.broadcast_to(
+            np.diag(np.sqrt(self.prior_precision)), (n_replicates, n_features, n_features)
+        ).copy()
+        self.information_ = np.tile(self.prior_precision * self.prior_mean, (n_replicates, 1))
+        self.n_observations_ = np.zeros(n_replicates, dtype=np.int64)
+        self._half_sum_squares = np.full(
+            n_replicates,
+            prior.noise_scale + 0.5 * np.sum(self.prior_precision * self.prior_mean**2),
+        )
+
+    @property
+    def known_noise(self) -> bool:
+        """Whether the noise variance is fixed (``prior.noise == "known"``)."""
+        return self.prior.noise == "known"
+
+    def update(self, features: np.ndarray, y: np.ndarray, rows: np.ndarray | None = None) -> None:
+        """Add one observation per replicate (or per replicate listed in ``rows``).
+
+        Parameters
+        ----------
+        features : ndarray, shape (n, n_features)
+        y : ndarray, shape (n,)
+        rows : ndarray of int, optional
+            Replicates the observations belong to; default all, in order.
+        """
+        rows = slice(None) if rows is None else rows
+        weight = 1.0 / self.prior.noise_variance if self.known_noise else 1.0
+        low = self.cholesky_[rows]
+        cholesky_update(low, features * np.sqrt(weight))
+        self.cholesky_[rows] = low
+        self.information_[rows] += weight * features * y[:, None]
+        self.n_observations_[rows] += 1
+        self._half_sum_squares[rows] += 0.5 * y**2
+
+    @property
+    def mean_(self) -> np.ndarray:
+        """Posterior mean of the coefficients, shape (n_replicates, n_features)."""
+        return solve_lower_transposed(self.cholesky_, solve_lower(self.cholesky_, self.information_))
+
+    @property
+    def precision_(self) -> np.ndarray:
+        """Posterior precision matrix (of ``beta``, or of ``beta / sigma`` with unknown noise)."""
+        return self.cholesky_ @ np.swapaxes(self.cholesky_, -1, -2)
+
+    @property
+    def shape_(self) -> np.ndarray:
+        """Inverse-Gamma shape of the noise variance (unknown noise)."""
+        return self.prior.noise_shape + 0.5 * self.n_observations_
+
+    @property
+    def scale_(self) -> np.ndarray:
+        """Inverse-Gamma scale of the noise variance (unknown noise)."""
+        whitened = solve_lower(self.cholesky_, self.information_)
+        return self._half_sum_squares - 0.5 * np.sum(whitened**2, axis=-1)
+
+    def sample(self, rng: BatchRandom) -> np.ndarray:
+        """Draw coefficients from the posterior, shape (n_replicates, n_features)."""
+        whitened = solve_lower(self.cholesky_, self.information_)
+        noise = rng.standard_normal(whitened.shape[-1])
+        if not self.known_noise:
+            scale = self._half_sum_squares - 0.5 * np.sum(whitened**2, axis=-1)
+            variance = scale / rng.standard_gamma(self.shape_)
+            noise = noise * np.sqrt(variance)[:, None]
+        return solve_lower_transposed(self.cholesky_, whitened + noise)
+
+
+class NormalInverseWishart:
+    """Independent Normal-Inverse-Wishart posteriors of the mean and covariance of ``Z``.
+
+    Parameters
+    ----------
+    batch_shape : tuple of int
+        E.g. ``(n_replicates, n_cells, n_arms)``.
+    n_dims : int
+        Dimension of ``Z``.
+    prior : NormalInverseWishartPrior
+
+    Attributes
+    ----------
+    mean_ : ndarray, shape batch_shape + (n_dims,)
+    kappa_, dof_ : ndarray, shape batch_shape
+    scale_cholesky_ : ndarray, shape batch_shape + (n_dims, n_dims)
+        Lower Cholesky factor of the inverse-Wishart scale matrix ``Psi``.
+    """
+
+    def __init__(
+        self, batch_shape: tuple[int, ...], n_dims: int, prior: NormalInverseWishartPrior
+    ) -> None:
+        self.prior = prior
+        self.n_dims = n_dims
+        self.mean_ = np.full(batch_shape + (n_dims,), prior.mean)
+        self.kappa_ = np.full(batch_shape, prior.kappa)
+        self.dof_ = np.full(batch_shape, prior.resolved_dof(n_dims))
+        self.scale_cholesky_ = np.broadcast_to(
+            np.sqrt(prior.scale) * np.eye(n_dims), batch_shape + (n_dims, n_dims)
+        ).copy()
+
+    @property
+    def scale_matrix_(self) -> np.ndarray:
+        """The inverse-Wishart scale matrix ``Psi``."""
+        return self.scale_cholesky_ @ np.swapaxes(self.scale_cholesky_, -1, -2)
+
+    def update(self, index: Index, z: np.ndarray) -> None:
+        """Add observation ``z[i]`` at batch position ``index[...][i]`` (distinct positions)."""
+        mean, kappa = self.mean_[index], self.kappa_[index]
+        low = self.scale_cholesky_[index]
+        cholesky_update(low, np.sqrt(kappa / (kappa + 1.0))[:, None] * (z - mean))
+        self.scale_cholesky_[index] = low
+        self.mean_[index] = mean + (z - mean) / (kappa + 1.0)[:, None]
+        self.kappa_[index] = kappa + 1.0
+        self.dof_[index] += 1.0
+
+    def sample_mean(self, index: Index, rng: BatchRandom) -> np.ndarray:
+        """Draw the mean of ``Z`` at the gathered positions ``index`` from its Student-t marginal.
+
+        ``mu ~ t_{dof - d + 1}(mean, Psi / (kappa (dof - d + 1)))``, drawn as
+        ``mean + L z / sqrt(kappa g)`` with ``g ~ chi^2_{dof - d + 1}``.
+        """
+        mean = self.mean_[index]
+        batch = mean.shape[:-1]
+        df = self.dof_[index] - self.n_dims + 1.0
+        chi2 = 2.0 * rng.standard_gamma(0.5 * df)
+        z = rng.standard_normal(int(np.prod(batch[1:], dtype=int)) * self.n_dims).reshape(mean.shape)
+        offset = np.einsum("...ij,...j->...i", self.scale_cholesky_[index], z)
+        return mean + offset / np.sqrt(self.kappa_[index] * chi2)[..., None]
