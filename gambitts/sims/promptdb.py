@@ -1,0 +1,332 @@
+"""The generator database: draws of the style vector ``Z`` per (prompt, context cell).
+
+A :class:`PromptDatabase` holds, for every prompt and each of the 12 context cells of
+:mod:`gambitts.sims.contexts`, the style scores of the messages the generator wrote. Cells may
+hold different numbers of draws: ``z`` is padded with NaN beyond ``n_draws[prompt, cell]``.
+
+The database is an in-memory container with a NetCDF form (:meth:`PromptDatabase.to_dataset`,
+:meth:`PromptDatabase.save`); :func:`load_prompt_database` also reads the paper's long format
+(see :mod:`gambitts.sims.longformat`). Every problem with the data raises
+:class:`PromptDatabaseError` with a one-line message that says how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from gambitts.sims.contexts import CELL_CURR_LOC, CELL_LABELS, CELL_PREV_STEPS, N_CELLS
+
+#: Dimension names of ``z`` in :meth:`PromptDatabase.to_dataset`.
+Z_DIMS: tuple[str, ...] = ("prompt", "cell", "draw", "dim")
+_NETCDF_SUFFIXES = (".nc", ".netcdf")
+_LONG_FORMAT_SUFFIXES = (".csv", ".parquet", ".pq")
+_ATTR_TYPES = (str, int, float, np.integer, np.floating)
+
+
+class PromptDatabaseError(ValueError):
+    """A generator database (or a file holding one) is malformed."""
+
+
+@dataclass(frozen=True, eq=False)
+class PromptDatabase:
+    """Generator draws of the style vector ``Z`` for every (prompt, context cell).
+
+    Parameters
+    ----------
+    z : ndarray, shape (n_prompts, n_cells, max_draws, n_dims)
+        Style scores; ``z[p, c, :n_draws[p, c]]`` are the draws of cell ``c`` under prompt ``p``,
+        the rest is NaN. Cells are indexed as in :func:`gambitts.sims.contexts.cell_index`.
+    n_draws : ndarray of int, shape (n_prompts, n_cells)
+        Number of valid draws of each (prompt, cell); every entry is at least 1.
+    prompts : tuple of str
+        Prompt names, one per prompt, unique.
+    dims : tuple of str
+        Style-dimension names, one per dimension of ``z``, unique.
+    attrs : dict, optional
+        Provenance (e.g. ``source``, ``seed``, ``gambitts_version``); values must be str, int or
+        float so that they survive NetCDF.
+
+    Raises
+    ------
+    PromptDatabaseError
+        If shapes disagree, ``n_draws`` is out of range, or a valid draw is not finite.
+    """
+
+    z: np.ndarray
+    n_draws: np.ndarray
+    prompts: tuple[str, ...]
+    dims: tuple[str, ...]
+    attrs: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "z", np.asarray(self.z, dtype=np.float64))
+        object.__setattr__(self, "n_draws", np.asarray(self.n_draws, dtype=np.int64))
+        object.__setattr__(self, "prompts", tuple(self.prompts))
+        object.__setattr__(self, "dims", tuple(self.dims))
+        object.__setattr__(self, "attrs", dict(self.attrs))
+        _check_shapes(self)
+        _check_names("prompts", self.prompts)
+        _check_names("dims", self.dims)
+        _check_draws(self)
+        _check_attrs(self.attrs)
+
+    @property
+    def n_prompts(self) -> int:
+        """Number of prompts."""
+        return self.z.shape[0]
+
+    @property
+    def n_cells(self) -> int:
+        """Number of context cells (always 12)."""
+        return self.z.shape[1]
+
+    @property
+    def max_draws(self) -> int:
+        """Length of the draw axis of ``z`` (the largest cell's number of draws, or more)."""
+        return self.z.shape[2]
+
+    @property
+    def n_dims(self) -> int:
+        """Number of style dimensions."""
+        return self.z.shape[3]
+
+    def draw_mask(self) -> np.ndarray:
+        """Return which draws are valid, a bool array of shape (n_prompts, n_cells, max_draws)."""
+        return np.arange(self.max_draws) < self.n_draws[..., None]
+
+    def dim_index(self, names: Sequence[str]) -> np.ndarray:
+        """Return the positions of the style dimensions ``names`` in ``dims``.
+
+        Parameters
+        ----------
+        names : sequence of str
+            Dimension names, in the order wanted.
+
+        Returns
+        -------
+        ndarray of int64
+            One index per name.
+
+        Raises
+        ------
+        ValueError
+            If a name is not a dimension of the database; the message lists the valid ones.
+        """
+        if isinstance(names, str):
+            names = [names]
+        unknown = [name for name in names if name not in self.dims]
+        if unknown:
+            raise ValueError(
+                f"unknown style dimension(s) {unknown}; valid dimensions are {list(self.dims)}"
+            )
+        return np.array([self.dims.index(name) for name in names], dtype=np.int64)
+
+    def cell_means(self) -> np.ndarray:
+        """Return the mean of ``Z`` over each cell's valid draws, shape (prompt, cell, dim)."""
+        totals = np.where(self.draw_mask()[..., None], self.z, 0.0).sum(axis=2)
+        return totals / self.n_draws[..., None]
+
+    def to_dataset(self) -> xr.Dataset:
+        """Return the database as an :class:`xarray.Dataset`.
+
+        Returns
+        -------
+        xarray.Dataset
+            Variables ``z`` (prompt, cell, draw, dim) and ``n_draws`` (prompt, cell); coordinates
+            ``prompt``, ``cell`` (labels such as ``"home/1"``) with ``curr_loc`` and
+            ``prev_steps`` along it, ``draw`` and ``dim``; ``attrs`` as the dataset's attributes.
+        """
+        return xr.Dataset(
+            {"z": (Z_DIMS, self.z), "n_draws": (("prompt", "cell"), self.n_draws)},
+            coords={
+                "prompt": list(self.prompts),
+                "cell": list(CELL_LABELS),
+                "curr_loc": ("cell", list(CELL_CURR_LOC)),
+                "prev_steps": ("cell", np.array(CELL_PREV_STEPS, dtype=np.int64)),
+                "draw": np.arange(self.max_draws, dtype=np.int64),
+                "dim": list(self.dims),
+            },
+            attrs=dict(self.attrs),
+        )
+
+    @classmethod
+    def from_dataset(cls, ds: xr.Dataset) -> PromptDatabase:
+        """Build a database from a dataset shaped like :meth:`to_dataset`'s output.
+
+        Raises
+        ------
+        PromptDatabaseError
+            If a variable or coordinate is missing, the cells are not the 12 context cells in
+            order, or the contents fail the checks of :class:`PromptDatabase`.
+        """
+        for name in ("z", "n_draws"):
+            if name not in ds.data_vars:
+                raise PromptDatabaseError(
+                    f"dataset lacks the variable `{name}`; a generator database needs `z` "
+                    "(prompt, cell, draw, dim) and `n_draws` (prompt, cell)"
+                )
+        missing = [dim for dim in Z_DIMS if dim not in ds["z"].dims]
+        if missing:
+            raise PromptDatabaseError(
+                f"variable `z` lacks the dimension(s) {missing}; it must have dims {list(Z_DIMS)}"
+            )
+        cells = tuple(str(label) for label in ds["cell"].values)
+        if cells != CELL_LABELS:
+            raise PromptDatabaseError(
+                f"coordinate `cell` must list the context cells {list(CELL_LABELS)} in that order, "
+                f"got {list(cells)}"
+            )
+        return cls(
+            z=ds["z"].transpose(*Z_DIMS).values,
+            n_draws=ds["n_draws"].transpose("prompt", "cell").values,
+            prompts=tuple(str(prompt) for prompt in ds["prompt"].values),
+            dims=tuple(str(dim) for dim in ds["dim"].values),
+            attrs={key: _python_scalar(value) for key, value in ds.attrs.items()},
+        )
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the database to a NetCDF file (h5netcdf engine, ``z`` zlib-compressed).
+
+        The file is written to a temporary file in the same directory and then moved into place,
+        so a crash never leaves a half-written database at ``path``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Destination; its directory must exist.
+        """
+        path = Path(path)
+        handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(handle)
+        try:
+            self.to_dataset().to_netcdf(
+                tmp_name, engine="h5netcdf", encoding={"z": {"zlib": True, "complevel": 4}}
+            )
+            os.replace(tmp_name, path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+
+
+def load_prompt_database(path: str | os.PathLike) -> PromptDatabase:
+    """Read a generator database, choosing the format by the file extension.
+
+    Parameters
+    ----------
+    path : str or path-like
+        ``.nc`` / ``.netcdf``: NetCDF as written by :meth:`PromptDatabase.save`.
+        ``.csv``, ``.parquet`` / ``.pq``: the paper's long format, see
+        :func:`gambitts.sims.longformat.read_long_format`.
+
+    Returns
+    -------
+    PromptDatabase
+
+    Raises
+    ------
+    PromptDatabaseError
+        If the file does not exist, has an unknown extension, or holds a malformed database.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _NETCDF_SUFFIXES + _LONG_FORMAT_SUFFIXES:
+        raise PromptDatabaseError(
+            f"cannot tell the format of prompt database '{path}' from its extension "
+            f"{suffix or '(none)'!r}; use one of {list(_NETCDF_SUFFIXES + _LONG_FORMAT_SUFFIXES)}"
+        )
+    if not path.is_file():
+        raise PromptDatabaseError(f"prompt database file '{path}' does not exist; check the path")
+    if suffix in _LONG_FORMAT_SUFFIXES:
+        from gambitts.sims.longformat import read_long_format  # longformat imports this module
+
+        return read_long_format(path)
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            ds.load()
+    except (OSError, ValueError) as exc:
+        reason = " ".join(str(exc).split())
+        raise PromptDatabaseError(
+            f"cannot read '{path}' as NetCDF ({reason}); write it with PromptDatabase.save"
+        ) from exc
+    return PromptDatabase.from_dataset(ds)
+
+
+def _check_shapes(db: PromptDatabase) -> None:
+    if db.z.ndim != 4:
+        raise PromptDatabaseError(
+            f"`z` must have 4 axes (prompt, cell, draw, dim), got shape {db.z.shape}"
+        )
+    if db.n_cells != N_CELLS:
+        raise PromptDatabaseError(
+            f"`z` must have {N_CELLS} context cells on axis 1, got shape {db.z.shape}"
+        )
+    if 0 in db.z.shape:
+        raise PromptDatabaseError(f"`z` must not be empty, got shape {db.z.shape}")
+    if db.n_draws.shape != db.z.shape[:2]:
+        raise PromptDatabaseError(
+            f"`n_draws` must have shape (n_prompts, n_cells) = {db.z.shape[:2]}, "
+            f"got {db.n_draws.shape}"
+        )
+    if len(db.prompts) != db.n_prompts:
+        raise PromptDatabaseError(
+            f"`prompts` must name the {db.n_prompts} prompts of `z`, got {len(db.prompts)} names"
+        )
+    if len(db.dims) != db.n_dims:
+        raise PromptDatabaseError(
+            f"`dims` must name the {db.n_dims} style dimensions of `z`, got {len(db.dims)} names"
+        )
+
+
+def _check_names(argument: str, names: tuple[str, ...]) -> None:
+    not_str = [name for name in names if not isinstance(name, str)]
+    if not_str:
+        raise PromptDatabaseError(f"`{argument}` must be strings, got {not_str[0]!r}")
+    duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
+    if duplicates:
+        raise PromptDatabaseError(f"`{argument}` must be unique, got duplicates {duplicates}")
+
+
+def _check_draws(db: PromptDatabase) -> None:
+    low = np.argwhere((db.n_draws < 1) | (db.n_draws > db.max_draws))
+    if low.size:
+        prompt, cell = low[0]
+        raise PromptDatabaseError(
+            f"`n_draws` must be between 1 and max_draws={db.max_draws}, got "
+            f"{db.n_draws[prompt, cell]} for prompt {db.prompts[prompt]!r}, "
+            f"cell {CELL_LABELS[cell]}"
+        )
+    valid = db.draw_mask()
+    bad = np.argwhere(valid & ~np.isfinite(db.z).all(axis=3))
+    if bad.size:
+        prompt, cell, draw = bad[0]
+        raise PromptDatabaseError(
+            f"`z` has a non-finite score in draw {draw} of prompt {db.prompts[prompt]!r}, "
+            f"cell {CELL_LABELS[cell]} (within its n_draws={db.n_draws[prompt, cell]}); "
+            "drop that draw or fix its scores"
+        )
+    if not np.isnan(db.z[~valid]).all():
+        raise PromptDatabaseError(
+            "`z` must be NaN beyond each cell's n_draws; set the padding to NaN or raise `n_draws`"
+        )
+
+
+def _check_attrs(attrs: dict) -> None:
+    for key, value in attrs.items():
+        if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, _ATTR_TYPES):
+            raise PromptDatabaseError(
+                f"`attrs` must map str to str, int or float (NetCDF attributes), got "
+                f"{key!r}: {value!r}; convert the value, e.g. to a YAML string"
+            )
+
+
+def _python_scalar(value: object) -> object:
+    """Turn a NumPy scalar read back from NetCDF into the Python scalar it was written from."""
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,236 @@
+"""A seeded parametric stand-in for the paper's unpublished generator database.
+
+The paper's database (40 prompts x 12 context cells x 950 messages, each scored on 20 style
+dimensions) is not published. :func:`make_standin_database` builds one of the same shape whose
+pooled second moments match the ``database_facts`` of ``environments.yaml`` exactly.
+
+Construction (all randomness from one :class:`numpy.random.SeedSequence`, spawned into
+independent streams for the target, the prompts, the cells and the messages, so e.g. the
+prompt effects do not depend on ``n_draws``):
+
+1. **Target covariance** ``T = diag(sd) R diag(sd)``. ``R``'s block on (optimism, formality,
+   severity, clarity, encouragement) is the paper's correlation matrix; the other 15 dims load
+   on those five through ``B = L W`` (``L L' = R_5``, ``W`` small and random) and on each other
+   through a 3-factor correlation, with ``R_15 = W'W + diag(s) F diag(s)``, which makes ``R``
+   positive definite by its Schur complement. Variances: optimism's is the fact; formality and
+   severity split the rest of the 3-dim fact at random; the other 17 dims split the rest of
+   the 20-dim fact with random weights in [0.5, 1.5].
+2. **Prompts.** Prompt ``2d`` asks for mildly more, prompt ``2d + 1`` for mildly less, of dim
+   ``d``. Its *requested shift* moves dim ``d`` by about ``1.5`` total sd (magnitude uniform in
+   [0.7, 1.3] times that, sign by the request; optimism's score falls as requested optimism rises,
+   as in the paper's VAE scores) and spills over into dim ``j`` by ``0.5 R[j, d]`` of that. Each
+   prompt also has an *idiosyncratic* mean shift ``N(0, 0.45^2 R)`` (any prompt changes the tone
+   a little everywhere).
+3. **Cells.** A shift per ``curr_loc`` level, a linear trend in ``prev_steps`` and a residual per
+   cell, all correlated by ``R``.
+4. **Prompt x cell interaction.** The requested shift is expressed with a gain that depends on
+   the cell and the requested dim (log-normal, log-sd 0.6: e.g. asking for less formality may
+   work less at work), plus a random ``N(0, 0.25^2 R)`` effect per (prompt, cell). This makes the
+   best prompt change across cells under the paper's outcome models.
+5. **Messages.** Each draw follows its prompt's request with probability 0.88 and otherwise
+   ignores the requested shift (a mixture), plus within-cell noise from a Gaussian copula with
+   correlation ``R`` and skewed, standardised log-normal marginals (skewness about 0.5 to 1.1,
+   sign random per dim), as VAE scores of LLM text are not Gaussian.
+6. **Re-colouring.** The pooled rows ``Z`` (all prompts, cells, draws) are centred and mapped by
+   the symmetric linear map ``A`` with ``A S A = T`` (``S`` their covariance, ``A`` the optimal
+   transport map between Gaussians, i.e. the least-distorting one), so the pooled covariance
+   (means over rows, as in ``database_facts``) is exactly ``T`` and the pooled mean is 0.
+
+With the defaults about 25-30% of the variance lies between prompts, 5-8% between cells,
+about 10% in the prompt x cell interaction and the rest within cells.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import metadata, resources
+
+import numpy as np
+import yaml
+
+from gambitts.sims.contexts import CELL_CURR_LOC, CELL_PREV_STEPS, CURR_LOC, N_CELLS, PREV_STEPS
+from gambitts.sims.promptdb import PromptDatabase
+
+#: Number of stand-in prompts: mildly more and mildly less of each of the 20 style dims.
+N_PROMPTS: int = 40
+REQUEST_SHIFT = 1.5  # requested-dim shift of a prompt, in total sd
+REQUEST_MAGNITUDE = (0.7, 1.3)  # per-prompt factor on REQUEST_SHIFT
+SPILL_OVER = 0.5  # fraction of the correlation by which a request moves the other dims
+IDIOSYNCRATIC_SD = 0.45  # prompt mean shifts beyond the request
+LOCATION_SD, STEPS_SD, CELL_SD = 0.2, 0.15, 0.1  # cell shifts: curr_loc, prev_steps trend, residual
+GAIN_LOG_SD = 0.6  # cell x requested-dim gain on the requested shift
+INTERACTION_SD = 0.25  # random prompt x cell effect
+IGNORE_PROBABILITY = 0.12  # chance that a message ignores the prompt's request
+NOISE_SD = 0.7  # within-cell noise
+NOISE_LOG_SD = (0.15, 0.35)  # range of the log-normal marginals' log-sd (sets their skewness)
+N_OTHER_FACTORS = 3  # factors behind the correlations among the 15 unlisted dims
+
+
+def make_standin_database(seed: int = 0, n_draws: int = 950) -> PromptDatabase:
+    """Build the seeded stand-in generator database (see the module docstring).
+
+    Parameters
+    ----------
+    seed : int, default 0
+        Entropy of the :class:`numpy.random.SeedSequence`; equal seeds give equal databases.
+    n_draws : int, default 950
+        Draws per (prompt, context cell), as in the paper's generator-access block.
+
+    Returns
+    -------
+    PromptDatabase
+        40 prompts ("more optimism", "less optimism", ...) x 12 cells x ``n_draws`` draws x the
+        20 style dims of ``environments.yaml``.
+
+    Raises
+    ------
+    ValueError
+        If ``n_draws`` is below 2 (a pooled covariance needs at least two draws per cell).
+    """
+    if n_draws < 2:
+        raise ValueError(f"`n_draws` must be at least 2, got {n_draws}")
+    dims, facts = _environment_facts()
+    target_stream, prompt_stream, cell_stream, message_stream = (
+        np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(4)
+    )
+    corr, sd = _target(target_stream, dims, facts)
+    chol = np.linalg.cholesky(corr)
+    requested, idiosyncratic = _prompt_effects(prompt_stream, corr, chol, dims)
+    cell_shift, gain, interaction = _cell_effects(cell_stream, chol)
+    requested_by_cell = requested[:, None, :] * gain.T[np.repeat(np.arange(len(dims)), 2)][..., None]
+    means = idiosyncratic[:, None, :] + cell_shift[None] + interaction
+    follows = message_stream.random((N_PROMPTS, N_CELLS, n_draws, 1)) >= IGNORE_PROBABILITY
+    z = means[:, :, None, :] + follows * requested_by_cell[:, :, None, :]
+    z += NOISE_SD * _skewed_noise(message_stream, chol, z.shape)
+    z *= sd
+    z = _recolour(z.reshape(-1, len(dims)), corr * np.outer(sd, sd)).reshape(z.shape)
+    return PromptDatabase(
+        z=z,
+        n_draws=np.full((N_PROMPTS, N_CELLS), n_draws, dtype=np.int64),
+        prompts=prompt_names(dims),
+        dims=dims,
+        attrs={
+            "source": "stand-in",
+            "generator": "gambitts.sims.standin.make_standin_database",
+            "seed": seed,
+            "gambitts_version": _package_version(),
+        },
+    )
+
+
+def prompt_names(dims: tuple[str, ...]) -> tuple[str, ...]:
+    """Return the stand-in prompt names: ``"more <dim>"``, ``"less <dim>"`` for each dim in order."""
+    return tuple(f"{direction} {dim}" for dim in dims for direction in ("more", "less"))
+
+
+@cache
+def _environment_facts() -> tuple[tuple[str, ...], dict]:
+    """Return the style dims and the ``database_facts`` of the packaged environments.yaml."""
+    text = resources.files("gambitts.sims").joinpath("data/environments.yaml").read_text("utf-8")
+    environments = yaml.safe_load(text)
+    return tuple(environments["style_dimensions"]), environments["database_facts"]
+
+
+def _target(
+    rng: np.random.Generator, dims: tuple[str, ...], facts: dict
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the target correlation matrix and standard deviations (step 1)."""
+    listed = [dims.index(name) for name in facts["correlations"]["dims"]]
+    others = [index for index in range(len(dims)) if index not in listed]
+    listed_corr = np.array(facts["correlations"]["matrix"], dtype=np.float64)
+    loadings = rng.normal(0.0, 0.15, size=(len(listed), len(others)))
+    factors = rng.normal(0.0, 0.4, size=(len(others), N_OTHER_FACTORS))
+    other_corr = factors @ factors.T + np.diag(rng.uniform(0.5, 1.0, len(others)))
+    other_corr /= np.sqrt(np.outer(np.diag(other_corr), np.diag(other_corr)))
+    residual_sd = np.sqrt(1.0 - (loadings**2).sum(axis=0))
+    cross = np.linalg.cholesky(listed_corr) @ loadings
+    corr = np.empty((len(dims), len(dims)))
+    order = np.array(listed + others)
+    corr[np.ix_(order, order)] = np.block(
+        [
+            [listed_corr, cross],
+            [cross.T, loadings.T @ loadings + np.outer(residual_sd, residual_sd) * other_corr],
+        ]
+    )
+    return corr, np.sqrt(_target_variances(rng, dims, facts["total_squared_deviation"]))
+
+
+def _target_variances(rng: np.random.Generator, dims: tuple[str, ...], totals: dict) -> np.ndarray:
+    """Split the ``total_squared_deviation`` facts into one variance per dim."""
+    optimism, formality, severity = (dims.index(name) for name in ("optimism", "formality", "severity"))
+    three = totals["optimism+formality+severity"] - totals["optimism"]
+    share = rng.uniform(0.4, 0.6)
+    variances = np.empty(len(dims))
+    variances[[optimism, formality, severity]] = totals["optimism"], share * three, (1 - share) * three
+    rest = np.setdiff1d(np.arange(len(dims)), [optimism, formality, severity])
+    weights = rng.uniform(0.5, 1.5, rest.size)
+    variances[rest] = (totals["all_20"] - totals["optimism+formality+severity"]) * weights / weights.sum()
+    return variances
+
+
+def _prompt_effects(
+    rng: np.random.Generator, corr: np.ndarray, chol: np.ndarray, dims: tuple[str, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return each prompt's requested shift and idiosyncratic shift, both (prompt, dim) (step 2)."""
+    n_dims = len(dims)
+    orientation = np.ones(n_dims)
+    orientation[dims.index("optimism")] = -1.0
+    direction = np.eye(n_dims) + SPILL_OVER * (corr - np.eye(n_dims))  # column d: request for d
+    requested_dim = np.repeat(np.arange(n_dims), 2)
+    more_or_less = np.tile([1.0, -1.0], n_dims)
+    size = REQUEST_SHIFT * rng.uniform(*REQUEST_MAGNITUDE, size=N_PROMPTS)
+    requested = (more_or_less * orientation[requested_dim] * size)[:, None] * direction[:, requested_dim].T
+    idiosyncratic = IDIOSYNCRATIC_SD * rng.standard_normal((N_PROMPTS, n_dims)) @ chol.T
+    return requested, idiosyncratic
+
+
+def _cell_effects(
+    rng: np.random.Generator, chol: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return the cell shifts (cell, dim), gains (cell, dim) and interaction (prompt, cell, dim)."""
+    n_dims = chol.shape[0]
+    location = LOCATION_SD * rng.standard_normal((len(CURR_LOC), n_dims)) @ chol.T
+    slope = STEPS_SD * rng.standard_normal(n_dims) @ chol.T
+    steps = np.array(CELL_PREV_STEPS, dtype=np.float64)
+    steps = (steps - np.mean(PREV_STEPS)) / np.std(PREV_STEPS)
+    cell_shift = (
+        location[[CURR_LOC.index(loc) for loc in CELL_CURR_LOC]]
+        + steps[:, None] * slope
+        + CELL_SD * rng.standard_normal((N_CELLS, n_dims)) @ chol.T
+    )
+    gain = np.exp(GAIN_LOG_SD * rng.standard_normal((N_CELLS, n_dims)) - GAIN_LOG_SD**2 / 2)
+    interaction = INTERACTION_SD * rng.standard_normal((N_PROMPTS * N_CELLS, n_dims)) @ chol.T
+    return cell_shift, gain, interaction.reshape(N_PROMPTS, N_CELLS, n_dims)
+
+
+def _skewed_noise(rng: np.random.Generator, chol: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Return unit-variance noise with copula correlation ``chol chol'`` and skewed marginals."""
+    n_dims = chol.shape[0]
+    log_sd = rng.uniform(*NOISE_LOG_SD, size=n_dims)
+    sign = rng.choice([-1.0, 1.0], size=n_dims)
+    noise = rng.standard_normal((int(np.prod(shape[:-1])), n_dims)) @ (chol.T * log_sd)
+    np.exp(noise, out=noise)
+    noise -= np.exp(log_sd**2 / 2)
+    noise *= sign / np.sqrt((np.exp(log_sd**2) - 1.0) * np.exp(log_sd**2))
+    return noise.reshape(shape)
+
+
+def _recolour(rows: np.ndarray, target_cov: np.ndarray) -> np.ndarray:
+    """Return ``rows`` (n, dim) centred and mapped to covariance ``target_cov`` (step 6)."""
+    rows = rows - rows.mean(axis=0)
+    root = _sqrtm(rows.T @ rows / rows.shape[0])
+    inv_root = np.linalg.inv(root)
+    return rows @ (inv_root @ _sqrtm(root @ target_cov @ root) @ inv_root)
+
+
+def _sqrtm(matrix: np.ndarray) -> np.ndarray:
+    """Symmetric square root of a symmetric positive definite matrix."""
+    values, vectors = np.linalg.eigh(matrix)
+    return (vectors * np.sqrt(values)) @ vectors.T
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("gambitts")
+    except metadata.PackageNotFoundError:
+        return "unknown"
