@@ -320,7 +320,8 @@ def _check_draws(db: PromptDatabase) -> None:
 
 def _check_attrs(attrs: dict) -> None:
     for key, value in attrs.items():
-        if not isinstance(key, str) or isinstance(value, bool) or not isinstance(value, _ATTR_TYPES):
+        storable = isinstance(value, _ATTR_TYPES) and not isinstance(value, bool)
+        if not (isinstance(key, str) and storable):
             raise PromptDatabaseError(
                 f"`attrs` must map str to str, int or float (NetCDF attributes), got "
                 f"{key!r}: {value!r}; convert the value, e.g. to a YAML string"

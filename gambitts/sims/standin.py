@@ -60,6 +60,10 @@ IDIOSYNCRATIC_SD = 0.45  # prompt mean shifts beyond the request
 LOCATION_SD, STEPS_SD, CELL_SD = 0.2, 0.15, 0.1  # cell shifts: curr_loc, prev_steps trend, residual
 GAIN_LOG_SD = 0.6  # cell x requested-dim gain on the requested shift
 INTERACTION_SD = 0.25  # random prompt x cell effect
+CONTEXT_SENSITIVE = ("formality", "optimism", "severity", "encouragement", "urgency", "threat",
+    "supportiveness", "emotiveness")
+SENSITIVE_SCALE=1.6
+INSENSITIVE_SCALE=0.5
 IGNORE_PROBABILITY = 0.12  # chance that a message ignores the prompt's request
 NOISE_SD = 0.7  # within-cell noise
 NOISE_LOG_SD = (0.15, 0.35)  # range of the log-normal marginals' log-sd (sets their skewness)
@@ -96,12 +100,14 @@ def make_standin_database(seed: int = 0, n_draws: int = 950) -> PromptDatabase:
     corr, sd = _target(target_stream, dims, facts)
     chol = np.linalg.cholesky(corr)
     requested, idiosyncratic = _prompt_effects(prompt_stream, corr, chol, dims)
-    cell_shift, gain, interaction = _cell_effects(cell_stream, chol)
-    requested_by_cell = requested[:, None, :] * gain.T[np.repeat(np.arange(len(dims)), 2)][..., None]
+    sensitivity = np.where(np.isin(dims, CONTEXT_SENSITIVE), SENSITIVE_SCALE, INSENSITIVE_SCALE)
+    cell_shift, gain, interaction = _cell_effects(cell_stream, chol, sensitivity)
+    requested_gain = gain.T[np.repeat(np.arange(len(dims)), 2)]  # (prompt, cell)
+    requested_by_cell = requested[:, None, :] * requested_gain[..., None]
     means = idiosyncratic[:, None, :] + cell_shift[None] + interaction
     follows = message_stream.random((N_PROMPTS, N_CELLS, n_draws, 1)) >= IGNORE_PROBABILITY
     z = means[:, :, None, :] + follows * requested_by_cell[:, :, None, :]
-    z += NOISE_SD * _skewed_noise(message_stream, chol, z.shape)
+    z += NOISE_SD * _skewed_noise(message_stream, corr, z.shape)
     z *= sd
     z = _recolour(z.reshape(-1, len(dims)), corr * np.outer(sd, sd)).reshape(z.shape)
     return PromptDatabase(
@@ -119,7 +125,7 @@ def make_standin_database(seed: int = 0, n_draws: int = 950) -> PromptDatabase:
 
 
 def prompt_names(dims: tuple[str, ...]) -> tuple[str, ...]:
-    """Return the stand-in prompt names: ``"more <dim>"``, ``"less <dim>"`` for each dim in order."""
+    """Return the stand-in prompt names, ``"more <dim>"`` then ``"less <dim>"`` for each dim."""
     return tuple(f"{direction} {dim}" for dim in dims for direction in ("more", "less"))
 
 
@@ -157,14 +163,15 @@ def _target(
 
 def _target_variances(rng: np.random.Generator, dims: tuple[str, ...], totals: dict) -> np.ndarray:
     """Split the ``total_squared_deviation`` facts into one variance per dim."""
-    optimism, formality, severity = (dims.index(name) for name in ("optimism", "formality", "severity"))
-    three = totals["optimism+formality+severity"] - totals["optimism"]
+    three = [dims.index(name) for name in ("optimism", "formality", "severity")]
+    three_total = totals["optimism+formality+severity"]
     share = rng.uniform(0.4, 0.6)
+    formality_severity = three_total - totals["optimism"]
     variances = np.empty(len(dims))
-    variances[[optimism, formality, severity]] = totals["optimism"], share * three, (1 - share) * three
-    rest = np.setdiff1d(np.arange(len(dims)), [optimism, formality, severity])
+    variances[three] = [totals["optimism"], share * formality_severity, (1 - share) * formality_severity]
+    rest = np.setdiff1d(np.arange(len(dims)), three)
     weights = rng.uniform(0.5, 1.5, rest.size)
-    variances[rest] = (totals["all_20"] - totals["optimism+formality+severity"]) * weights / weights.sum()
+    variances[rest] = (totals["all_20"] - three_total) * weights / weights.sum()
     return variances
 
 
@@ -179,13 +186,14 @@ def _prompt_effects(
     requested_dim = np.repeat(np.arange(n_dims), 2)
     more_or_less = np.tile([1.0, -1.0], n_dims)
     size = REQUEST_SHIFT * rng.uniform(*REQUEST_MAGNITUDE, size=N_PROMPTS)
-    requested = (more_or_less * orientation[requested_dim] * size)[:, None] * direction[:, requested_dim].T
+    signed_size = more_or_less * orientation[requested_dim] * size
+    requested = signed_size[:, None] * direction[:, requested_dim].T
     idiosyncratic = IDIOSYNCRATIC_SD * rng.standard_normal((N_PROMPTS, n_dims)) @ chol.T
     return requested, idiosyncratic
 
 
 def _cell_effects(
-    rng: np.random.Generator, chol: np.ndarray
+    rng: np.random.Generator, chol: np.ndarray, sensitivity: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return the cell shifts (cell, dim), gains (cell, dim) and interaction (prompt, cell, dim)."""
     n_dims = chol.shape[0]
@@ -200,19 +208,25 @@ def _cell_effects(
     )
     gain = np.exp(GAIN_LOG_SD * rng.standard_normal((N_CELLS, n_dims)) - GAIN_LOG_SD**2 / 2)
     interaction = INTERACTION_SD * rng.standard_normal((N_PROMPTS * N_CELLS, n_dims)) @ chol.T
+    interaction *= sensitivity
     return cell_shift, gain, interaction.reshape(N_PROMPTS, N_CELLS, n_dims)
 
 
-def _skewed_noise(rng: np.random.Generator, chol: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Return unit-variance noise with copula correlation ``chol chol'`` and skewed marginals."""
-    n_dims = chol.shape[0]
+def _skewed_noise(rng: np.random.Generator, corr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Return noise with covariance ``corr`` and skewed marginals, of the given shape (step 5).
+
+    Independent standardised log-normal factors (one per dim, random log-sd and sign) are mixed
+    by the symmetric square root of ``corr``, which keeps each dim mostly its own factor.
+    """
+    n_dims = corr.shape[0]
     log_sd = rng.uniform(*NOISE_LOG_SD, size=n_dims)
     sign = rng.choice([-1.0, 1.0], size=n_dims)
-    noise = rng.standard_normal((int(np.prod(shape[:-1])), n_dims)) @ (chol.T * log_sd)
+    noise = rng.standard_normal((int(np.prod(shape[:-1])), n_dims))
+    noise *= log_sd
     np.exp(noise, out=noise)
     noise -= np.exp(log_sd**2 / 2)
     noise *= sign / np.sqrt((np.exp(log_sd**2) - 1.0) * np.exp(log_sd**2))
-    return noise.reshape(shape)
+    return (noise @ _sqrtm(corr)).reshape(shape)
 
 
 def _recolour(rows: np.ndarray, target_cov: np.ndarray) -> np.ndarray:

@@ -1,0 +1,125 @@
+"""Outcome models of the paper's simulation study: ``E[Y | Z, x]`` and the noise grid.
+
+The numbers live in the package's ``data/environments.yaml`` (copied from the paper's published
+configuration); this module turns them into vectorised functions of the database's ``Z``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import yaml
+
+from gambitts.sims.contexts import CELL_CURR_LOC, CELL_PREV_STEPS, CURR_LOC
+from gambitts.sims.promptdb import PromptDatabase
+
+
+@cache
+def _environments() -> dict[str, Any]:
+    text = resources.files("gambitts.sims").joinpath("data/environments.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def outcome_model_names() -> list[str]:
+    """Names of the outcome models shipped with the package."""
+    return [name for name, spec in _environments().items() if isinstance(spec, dict) and "sd_grid" in spec]
+
+
+@dataclass(frozen=True)
+class LinearOutcome:
+    """A linear outcome model ``E[Y | Z, x] = intercept + sum_d coef_d Z_d + context terms``.
+
+    Attributes
+    ----------
+    name : str
+    intercept : float
+    coefs : dict of str to float
+        Coefficient of each style dimension the model uses.
+    loc_coefs : dict of str to float
+        Additive effect of each ``curr_loc`` level (zero if absent).
+    prev_steps_coef : float
+        Coefficient of the ``prev_steps`` level (1..4).
+    rmse : float
+        The model's held-out RMSE: the largest noise level ``sd_4``.
+    """
+
+    name: str
+    intercept: float
+    coefs: dict[str, float]
+    loc_coefs: dict[str, float]
+    prev_steps_coef: float
+    rmse: float
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """Style dimensions the outcome depends on."""
+        return tuple(self.coefs)
+
+    def weights(self, db: PromptDatabase) -> np.ndarray:
+        """Coefficients aligned with ``db.dims`` (zero for dimensions the model ignores)."""
+        weights = np.zeros(db.n_dims)
+        weights[db.dim_index(self.dims)] = list(self.coefs.values())
+        return weights
+
+    def context_offset(self) -> np.ndarray:
+        """Intercept plus context terms of every context cell, shape ``(n_cells,)``."""
+        loc = np.array([self.loc_coefs.get(name, 0.0) for name in CELL_CURR_LOC])
+        return self.intercept + loc + self.prev_steps_coef * np.asarray(CELL_PREV_STEPS, dtype=float)
+
+    def expected_reward_table(self, db: PromptDatabase) -> np.ndarray:
+        """Exact ``mu(prompt, cell)``: the mean of ``E[Y | Z, x]`` over the cell's database rows."""
+        return db.cell_means() @ self.weights(db) + self.context_offset()[None, :]
+
+    def noise_grid(self, db: PromptDatabase, n_levels: int = 5) -> np.ndarray:
+        """The paper's 2nd-stage noise levels ``sd_0 .. sd_4`` recomputed on ``db``.
+
+        ``sd_0`` is the mean over all database rows of ``sum_d (Z_d - mean Z_d)^2`` over the
+        model's dimensions; the last level is the model's held-out RMSE; the levels between are
+        evenly spaced.
+        """
+        sd_0 = total_squared_deviation(db, self.dims)
+        return np.linspace(sd_0, self.rmse, n_levels)
+
+
+def total_squared_deviation(db: PromptDatabase, dims: tuple[str, ...]) -> float:
+    """Mean over all database rows of ``sum_d (Z_d - mean Z_d)^2`` for the dimensions ``dims``."""
+    rows = db.z[..., db.dim_index(dims)][db.draw_mask()]
+    return float(np.sum(np.mean((rows - rows.mean(axis=0)) ** 2, axis=0)))
+
+
+def load_outcome_model(name: str) -> LinearOutcome:
+    """Return the shipped outcome model ``name`` (e.g. ``"linear_3d"``).
+
+    Raises
+    ------
+    ValueError
+        If there is no linear outcome model of that name.
+    """
+    specs = _environments()
+    known = outcome_model_names()
+    if name not in known:
+        raise ValueError(f"unknown outcome model {name!r}; choose one of {known}")
+    spec = specs[name]
+    base = specs[spec["base"]] if "base" in spec else spec
+    if base.get("type") != "linear":
+        raise ValueError(
+            f"outcome model {name!r} is of type {base.get('type')!r}; only linear models are "
+            "available so far"
+        )
+    context = spec.get("context_coefs", {})
+    loc_coefs = {loc: float(v) for loc, v in context.get("curr_loc", {}).items()}
+    unknown_locs = set(loc_coefs) - set(CURR_LOC)
+    if unknown_locs:
+        raise ValueError(f"outcome model {name!r} has unknown curr_loc levels {sorted(unknown_locs)}")
+    return LinearOutcome(
+        name=name,
+        intercept=float(base["intercept"]),
+        coefs={dim: float(c) for dim, c in base["coefs"].items()},
+        loc_coefs=loc_coefs,
+        prev_steps_coef=float(context.get("prev_steps", 0.0)),
+        rmse=float(spec["sd_grid"][-1]),
+    )

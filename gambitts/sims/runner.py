@@ -1,0 +1,256 @@
+"""The simulator: the one loop over rounds, with all replicates in lockstep.
+
+Randomness is keyed by replicate: replicate ``r`` of a run with seed ``s`` draws its world from
+``SeedSequence(s, spawn_key=(r, 0))``, its generator subsets from ``(r, 1, draws_per_cell)`` and
+each agent's Thompson draws from ``(r, 2, crc32(agent label))``. A replicate's trajectory is
+therefore the same however many replicates run beside it and however they are chunked.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from gambitts.agents import Agent
+from gambitts.models.random_streams import BatchRandom, ReplicateRandom
+from gambitts.sims.contexts import CELL_LABELS
+from gambitts.sims.experiments import AgentSpec, ExperimentSpec
+from gambitts.sims.outcomes import load_outcome_model
+from gambitts.sims.promptdb import PromptDatabase
+from gambitts.sims.world import GeneratorWorld, WorldRandomness, select_prompts
+
+ProgressCallback = Callable[[int], None]
+_PROGRESS_EVERY = 50
+
+_WORLD_STREAM, _GENERATOR_STREAM, _AGENT_STREAM = 0, 1, 2
+
+
+def replicate_seeds(seed: int, replicates: Sequence[int], *stream: int) -> list[np.random.SeedSequence]:
+    """One :class:`numpy.random.SeedSequence` per replicate for the given stream."""
+    return [np.random.SeedSequence(seed, spawn_key=(int(r), *stream)) for r in replicates]
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What one agent did in one world, per replicate and round (arrays ``(n_replicates, horizon)``)."""
+
+    regret: np.ndarray
+    action: np.ndarray
+    reward: np.ndarray
+
+
+def simulate(
+    world: GeneratorWorld,
+    agent: Agent,
+    randomness: WorldRandomness,
+    rng: BatchRandom,
+    *,
+    dim_index: np.ndarray,
+    generator_means: np.ndarray | None = None,
+    progress: ProgressCallback | None = None,
+) -> Trace:
+    """Run ``agent`` in ``world`` for every replicate of ``randomness``, all in lockstep.
+
+    Parameters
+    ----------
+    world : GeneratorWorld
+    agent : Agent
+        Reset here for ``n_replicates`` replicates.
+    randomness : WorldRandomness
+        The world's random numbers, shape ``(n_replicates, horizon)`` each.
+    rng : BatchRandom
+        The agent's random streams.
+    dim_index : ndarray of int
+        Database dimensions the agent observes (its modelled dims), in order.
+    generator_means : ndarray, optional
+        Passed to ``agent.reset`` for agents that use generator draws.
+    progress : callable, optional
+        Called with the number of rounds completed since the last call.
+    """
+    n_replicates, horizon = randomness.cells.shape
+    agent.reset(n_replicates, generator_means)
+    regret = np.empty((horizon, n_replicates), dtype=np.float32)
+    action = np.empty((horizon, n_replicates), dtype=np.int16)
+    reward = np.empty((horizon, n_replicates), dtype=np.float32)
+    for t in range(horizon):
+        cells = randomness.cells[:, t]
+        actions = agent.select(cells, rng)
+        z = world.treatment(cells, actions, randomness.draw_uniform[:, t])
+        rewards = world.mean_reward(cells, z) + world.noise_sd * randomness.noise[:, t]
+        agent.update(cells, actions, z[:, dim_index], rewards)
+        regret[t] = world.regret(cells, actions)
+        action[t] = actions
+        reward[t] = rewards
+        if progress is not None and (t + 1) % _PROGRESS_EVERY == 0:
+            progress(_PROGRESS_EVERY)
+    if progress is not None and horizon % _PROGRESS_EVERY:
+        progress(horizon % _PROGRESS_EVERY)
+    return Trace(regret.T, action.T, reward.T)
+
+
+def generator_means(
+    db: PromptDatabase,
+    arm_prompts: np.ndarray,
+    dim_index: np.ndarray,
+    draws_per_cell: int | None,
+    seeds: Sequence[np.random.SeedSequence],
+) -> np.ndarray:
+    """Mean of each replicate's own random subset of generator draws per (cell, arm).
+
+    Each replicate gets a fresh subset of ``draws_per_cell`` rows of every (prompt, cell)
+    (all rows where the cell has fewer, or when ``draws_per_cell`` is ``None``).
+
+    Returns
+    -------
+    ndarray, shape (n_replicates, n_cells, n_arms, n_dims)
+    """
+    z = db.z[arm_prompts][..., dim_index]  # (arm, cell, draw, dim)
+    n_draws = db.n_draws[arm_prompts]  # (arm, cell)
+    if draws_per_cell is None or draws_per_cell >= n_draws.max():
+        means = db.cell_means()[arm_prompts][..., dim_index].transpose(1, 0, 2)
+        return np.broadcast_to(means, (len(seeds), *means.shape))
+    valid = db.draw_mask()[arm_prompts]
+    taken = np.minimum(n_draws, draws_per_cell)[..., None]
+    result = np.empty((len(seeds), db.n_cells, len(arm_prompts), len(dim_index)))
+    for row, seed in enumerate(seeds):
+        keys = np.where(valid, np.random.default_rng(seed).random(valid.shape), np.inf)
+        rank = np.argsort(np.argsort(keys, axis=-1), axis=-1)
+        chosen = rank < taken
+        sums = np.einsum("acn,acnd->acd", chosen, np.where(chosen[..., None], z, 0.0))
+        result[row] = (sums / taken).transpose(1, 0, 2)
+    return result
+
+
+def run_experiment(
+    spec: ExperimentSpec,
+    db: PromptDatabase,
+    *,
+    seed: int = 0,
+    replicates: Sequence[int] | None = None,
+    progress: ProgressCallback | None = None,
+) -> xr.Dataset:
+    """Run every (noise level, agent) configuration of ``spec`` and collect the results.
+
+    Parameters
+    ----------
+    spec : ExperimentSpec
+    db : PromptDatabase
+    seed : int
+        Root seed of the run.
+    replicates : sequence of int, optional
+        Which replicates to run (default ``range(spec.replicates)``); a subset gives exactly
+        those replicates' trajectories of the full run.
+    progress : callable, optional
+        Called with the number of rounds completed, summed over configurations.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``noise_level``, ``agent``, ``replicate``, ``t`` (and ``arm``, ``cell``); see
+        :func:`results_dataset`.
+    """
+    replicates = np.arange(spec.replicates) if replicates is None else np.asarray(replicates)
+    outcome = load_outcome_model(spec.outcome_model)
+    arm_prompts = select_prompts(db, outcome, spec.n_prompts)
+    grid = outcome.noise_grid(db)
+    randomness = GeneratorWorld.draw_randomness(
+        replicate_seeds(seed, replicates, _WORLD_STREAM), spec.horizon
+    )
+    traces: dict[tuple[int, str], Trace] = {}
+    for agent_spec in spec.agents:
+        dim_index = db.dim_index(agent_spec.dims)
+        means = _agent_generator_means(agent_spec, db, arm_prompts, dim_index, seed, replicates)
+        for level in spec.noise_levels:
+            world = GeneratorWorld(db, outcome, arm_prompts, grid[level])
+            rng = ReplicateRandom(replicate_seeds(seed, replicates, _AGENT_STREAM, _label_key(agent_spec)))
+            traces[level, agent_spec.label] = simulate(
+                world,
+                agent_spec.build(spec.n_prompts),
+                randomness,
+                rng,
+                dim_index=dim_index,
+                generator_means=means,
+                progress=progress,
+            )
+    world = GeneratorWorld(db, outcome, arm_prompts, grid[spec.noise_levels[0]])
+    return results_dataset(spec, db, world, grid, randomness, replicates, traces, seed)
+
+
+def _agent_generator_means(
+    agent_spec: AgentSpec,
+    db: PromptDatabase,
+    arm_prompts: np.ndarray,
+    dim_index: np.ndarray,
+    seed: int,
+    replicates: np.ndarray,
+) -> np.ndarray | None:
+    if agent_spec.kind != "poGAMBITTS":
+        return None
+    draws = agent_spec.draws_per_cell
+    seeds = replicate_seeds(seed, replicates, _GENERATOR_STREAM, draws or 0)
+    return generator_means(db, arm_prompts, dim_index, draws, seeds)
+
+
+def _label_key(agent_spec: AgentSpec) -> int:
+    return zlib.crc32(agent_spec.label.encode())
+
+
+def results_dataset(
+    spec: ExperimentSpec,
+    db: PromptDatabase,
+    world: GeneratorWorld,
+    grid: np.ndarray,
+    randomness: WorldRandomness,
+    replicates: np.ndarray,
+    traces: dict[tuple[int, str], Trace],
+    seed: int,
+) -> xr.Dataset:
+    """Assemble the traces of an experiment into one self-describing :class:`xarray.Dataset`."""
+    from gambitts import __version__
+
+    levels = list(spec.noise_levels)
+    labels = [agent.label for agent in spec.agents]
+
+    def stack(name: str) -> np.ndarray:
+        return np.stack(
+            [np.stack([getattr(traces[level, label], name) for label in labels]) for level in levels]
+        )
+
+    dims = ("noise_level", "agent", "replicate", "t")
+    return xr.Dataset(
+        {
+            "regret": (dims, stack("regret"), {"long_name": "per-round regret, max_a mu(a, x_t) - mu(a_t, x_t)"}),
+            "action": (dims, stack("action"), {"long_name": "arm played (index into arm_prompt)"}),
+            "reward": (dims, stack("reward"), {"long_name": "observed reward"}),
+            "optimal_action": (
+                ("replicate", "t"),
+                world.optimal_arm[randomness.cells].astype(np.int16),
+                {"long_name": "best arm in the round's context"},
+            ),
+            "context_cell": (("replicate", "t"), randomness.cells.astype(np.int16)),
+            "noise_sd": ("noise_level", grid[levels], {"long_name": "reward noise standard deviation"}),
+            "arm_prompt": ("arm", [db.prompts[p] for p in world.arm_prompts]),
+            "expected_reward": (("cell", "arm"), world.expected_reward, {"long_name": "mu(arm, cell)"}),
+        },
+        coords={
+            "noise_level": [f"sd_{level}" for level in levels],
+            "agent": labels,
+            "replicate": replicates.astype(np.int64),
+            "t": np.arange(1, spec.horizon + 1),
+            "arm": np.arange(world.n_arms),
+            "cell": list(CELL_LABELS),
+        },
+        attrs={
+            "experiment": spec.name,
+            "description": spec.description,
+            "config": json.dumps(spec.to_dict()),
+            "seed": seed,
+            "gambitts_version": __version__,
+            "prompt_db": json.dumps(db.attrs, default=str),
+        },
+    )

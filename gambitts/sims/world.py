@@ -1,0 +1,124 @@
+"""The generator-mediated world: contexts, generator draws, rewards and regret, for many
+replicates at once.
+
+Each round the environment draws a context cell uniformly, the agent picks a prompt (arm), the
+environment delivers a message whose embedding ``Z`` is a uniformly drawn database row of cell
+(prompt, context), and the reward is ``Y = f(Z, x) + e`` with ``e ~ N(0, noise_sd^2)``. Regret is
+``max_a mu(a, x) - mu(a_t, x)`` with ``mu`` the exact mean of ``f`` over the cell's rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from gambitts.sims.contexts import N_CELLS
+from gambitts.sims.outcomes import LinearOutcome
+from gambitts.sims.promptdb import PromptDatabase
+
+
+def select_prompts(db: PromptDatabase, outcome: LinearOutcome, n_arms: int) -> np.ndarray:
+    """Pick ``n_arms`` prompts the paper's way.
+
+    Rank all prompts by their mean expected reward over all cells and draws, then take the
+    prompts at evenly spaced positions of the ranking (always the worst and the best).
+
+    Returns
+    -------
+    ndarray of int, shape (n_arms,)
+        Database prompt indices, from the worst to the best.
+    """
+    if not 2 <= n_arms <= db.n_prompts:
+        raise ValueError(f"`n_arms` must be between 2 and {db.n_prompts} (the database's prompts), got {n_arms}")
+    table = outcome.expected_reward_table(db)
+    overall = np.sum(table * db.n_draws, axis=1) / db.n_draws.sum(axis=1)
+    ranking = np.argsort(overall, kind="stable")
+    positions = np.round(np.linspace(0, db.n_prompts - 1, n_arms)).astype(int)
+    return ranking[positions]
+
+
+@dataclass(frozen=True)
+class WorldRandomness:
+    """The environment's random numbers for a batch of replicates, shared by all agents.
+
+    Attributes
+    ----------
+    cells : ndarray of int, shape (n_replicates, horizon)
+        Context cell of each round.
+    draw_uniform : ndarray, shape (n_replicates, horizon)
+        Uniform number that picks the database row delivered in each round.
+    noise : ndarray, shape (n_replicates, horizon)
+        Standard normal reward noise, scaled by the noise level.
+    """
+
+    cells: np.ndarray
+    draw_uniform: np.ndarray
+    noise: np.ndarray
+
+
+class GeneratorWorld:
+    """One configuration of the world: database, outcome model, prompt subset, noise level.
+
+    Parameters
+    ----------
+    db : PromptDatabase
+    outcome : LinearOutcome
+    arm_prompts : array_like of int, shape (n_arms,)
+        Database prompt index of each arm.
+    noise_sd : float
+        Standard deviation of the reward noise.
+    """
+
+    def __init__(
+        self, db: PromptDatabase, outcome: LinearOutcome, arm_prompts: Sequence[int], noise_sd: float
+    ) -> None:
+        if not noise_sd >= 0:
+            raise ValueError(f"`noise_sd` must be non-negative, got {noise_sd}")
+        self.db = db
+        self.outcome = outcome
+        self.arm_prompts = np.asarray(arm_prompts, dtype=np.int64)
+        self.noise_sd = float(noise_sd)
+        self._weights = outcome.weights(db)
+        self._offset = outcome.context_offset()
+        #: Exact expected reward of each (cell, arm), shape (n_cells, n_arms).
+        self.expected_reward = outcome.expected_reward_table(db)[self.arm_prompts].T
+        #: Best arm of each cell, shape (n_cells,).
+        self.optimal_arm = np.argmax(self.expected_reward, axis=1)
+        self._best = self.expected_reward.max(axis=1)
+
+    @property
+    def n_arms(self) -> int:
+        """Number of prompts the agents choose from."""
+        return len(self.arm_prompts)
+
+    @staticmethod
+    def draw_randomness(seeds: Sequence[np.random.SeedSequence], horizon: int) -> WorldRandomness:
+        """Draw every replicate's contexts, row choices and noise for ``horizon`` rounds.
+
+        Replicate ``r`` uses only ``seeds[r]``; this runs once per batch, not per round.
+        """
+        cells = np.empty((len(seeds), horizon), dtype=np.int64)
+        draw_uniform = np.empty((len(seeds), horizon))
+        noise = np.empty((len(seeds), horizon))
+        for row, seed in enumerate(seeds):
+            rng = np.random.default_rng(seed)
+            cells[row] = rng.integers(0, N_CELLS, horizon)
+            draw_uniform[row] = rng.random(horizon)
+            noise[row] = rng.standard_normal(horizon)
+        return WorldRandomness(cells, draw_uniform, noise)
+
+    def treatment(self, cells: np.ndarray, actions: np.ndarray, draw_uniform: np.ndarray) -> np.ndarray:
+        """Deliver one message per replicate: the embedding ``Z``, shape ``(n_replicates, n_dims)``."""
+        prompts = self.arm_prompts[actions]
+        rows = (draw_uniform * self.db.n_draws[prompts, cells]).astype(np.int64)
+        return self.db.z[prompts, cells, rows]
+
+    def mean_reward(self, cells: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """``f(Z, x)``, the reward before noise."""
+        return z @ self._weights + self._offset[cells]
+
+    def regret(self, cells: np.ndarray, actions: np.ndarray) -> np.ndarray:
+        """``max_a mu(a, x) - mu(a_t, x)`` per replicate."""
+        return self._best[cells] - self.expected_reward[cells, actions]
