@@ -5,8 +5,8 @@ dimensions) is not published. :func:`make_standin_database` builds one of the sa
 pooled second moments match the ``database_facts`` of ``environments.yaml`` exactly.
 
 Construction (all randomness from one :class:`numpy.random.SeedSequence`, spawned into
-independent streams for the target, the prompts, the cells and the messages, so e.g. the
-prompt effects do not depend on ``n_draws``):
+independent streams for the target, the prompts, the cells and the messages, so the prompt
+and cell effects do not depend on ``n_draws`` up to the final re-colouring):
 
 1. **Target covariance** ``T = diag(sd) R diag(sd)``. ``R``'s block on (optimism, formality,
    severity, clarity, encouragement) is the paper's correlation matrix; the other 15 dims load
@@ -24,20 +24,26 @@ prompt effects do not depend on ``n_draws``):
 3. **Cells.** A shift per ``curr_loc`` level, a linear trend in ``prev_steps`` and a residual per
    cell, all correlated by ``R``.
 4. **Prompt x cell interaction.** The requested shift is expressed with a gain that depends on
-   the cell and the requested dim (log-normal, log-sd 0.6: e.g. asking for less formality may
-   work less at work), plus a random ``N(0, 0.25^2 R)`` effect per (prompt, cell). This makes the
-   best prompt change across cells under the paper's outcome models.
+   the cell and the requested dim (log-normal with mean 1 and log-sd 0.7: e.g. asking for less
+   formality may work less at work), plus a random ``N(0, 0.22^2 R)`` effect per (prompt, cell),
+   scaled by 1.8 on the tone and register dims of :data:`CONTEXT_SENSITIVE` and by 0.4 on the
+   others (the context changes how a message sounds more than how long or detailed it is). In
+   the reward direction of ``linear_3d`` this makes the interaction about as large as the
+   differences between prompts, so the best prompt changes across cells (for the default seed
+   both among all 40 prompts and among the 5 the paper would pick; for about 3 in 4 seeds).
 5. **Messages.** Each draw follows its prompt's request with probability 0.88 and otherwise
-   ignores the requested shift (a mixture), plus within-cell noise from a Gaussian copula with
-   correlation ``R`` and skewed, standardised log-normal marginals (skewness about 0.5 to 1.1,
-   sign random per dim), as VAE scores of LLM text are not Gaussian.
+   ignores the requested shift (a mixture), plus within-cell noise ``N(0, 0.7^2)`` in
+   correlation ``R``: independent standardised log-normal factors (log-sd in [0.15, 0.35], so
+   skewness 0.45 to 1.1, sign random per dim) mixed by the symmetric square root of ``R``, which
+   keeps each dim mostly its own factor. VAE scores of LLM text are not Gaussian either.
 6. **Re-colouring.** The pooled rows ``Z`` (all prompts, cells, draws) are centred and mapped by
    the symmetric linear map ``A`` with ``A S A = T`` (``S`` their covariance, ``A`` the optimal
    transport map between Gaussians, i.e. the least-distorting one), so the pooled covariance
    (means over rows, as in ``database_facts``) is exactly ``T`` and the pooled mean is 0.
 
-With the defaults about 25-30% of the variance lies between prompts, 5-8% between cells,
-about 10% in the prompt x cell interaction and the rest within cells.
+With the defaults about 28% of the variance (the trace, pooled over rows) lies between
+prompts, 5-9% between cells, 12% in the prompt x cell interaction and the rest (about half)
+within cells; the median within-cell skewness is about 0.55 in absolute value.
 """
 
 from __future__ import annotations
@@ -57,16 +63,24 @@ REQUEST_SHIFT = 1.5  # requested-dim shift of a prompt, in total sd
 REQUEST_MAGNITUDE = (0.7, 1.3)  # per-prompt factor on REQUEST_SHIFT
 SPILL_OVER = 0.5  # fraction of the correlation by which a request moves the other dims
 IDIOSYNCRATIC_SD = 0.45  # prompt mean shifts beyond the request
-LOCATION_SD, STEPS_SD, CELL_SD = 0.2, 0.15, 0.1  # cell shifts: curr_loc, prev_steps trend, residual
-GAIN_LOG_SD = 0.6  # cell x requested-dim gain on the requested shift
-INTERACTION_SD = 0.25  # random prompt x cell effect
-CONTEXT_SENSITIVE = ("formality", "optimism", "severity", "encouragement", "urgency", "threat",
-    "supportiveness", "emotiveness")
-SENSITIVE_SCALE=1.6
-INSENSITIVE_SCALE=0.5
+LOCATION_SD, STEPS_SD, CELL_SD = 0.25, 0.15, 0.1  # cell shifts: curr_loc, prev_steps, residual
+GAIN_LOG_SD = 0.7  # cell x requested-dim gain on the requested shift
+INTERACTION_SD = 0.22  # random prompt x cell effect, times the dim's context sensitivity
+#: Tone and register dims, whose prompt x cell interaction is larger (SENSITIVE_SCALE).
+CONTEXT_SENSITIVE: tuple[str, ...] = (
+    "emotiveness",
+    "encouragement",
+    "formality",
+    "optimism",
+    "severity",
+    "supportiveness",
+    "threat",
+    "urgency",
+)
+SENSITIVE_SCALE, INSENSITIVE_SCALE = 1.8, 0.4
 IGNORE_PROBABILITY = 0.12  # chance that a message ignores the prompt's request
 NOISE_SD = 0.7  # within-cell noise
-NOISE_LOG_SD = (0.15, 0.35)  # range of the log-normal marginals' log-sd (sets their skewness)
+NOISE_LOG_SD = (0.15, 0.35)  # range of the log-normal factors' log-sd (sets their skewness)
 N_OTHER_FACTORS = 3  # factors behind the correlations among the 15 unlisted dims
 
 
@@ -89,10 +103,10 @@ def make_standin_database(seed: int = 0, n_draws: int = 950) -> PromptDatabase:
     Raises
     ------
     ValueError
-        If ``n_draws`` is below 2 (a pooled covariance needs at least two draws per cell).
+        If ``n_draws`` is not a positive integer.
     """
-    if n_draws < 2:
-        raise ValueError(f"`n_draws` must be at least 2, got {n_draws}")
+    if n_draws < 1:
+        raise ValueError(f"`n_draws` must be a positive integer, got {n_draws}")
     dims, facts = _environment_facts()
     target_stream, prompt_stream, cell_stream, message_stream = (
         np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(4)
