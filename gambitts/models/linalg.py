@@ -2,9 +2,9 @@
 
 Every function works on a stack of matrices with arbitrary leading (batch) axes, e.g.
 ``(n_replicates, p, p)``. The matrices are small (p is the number of stage-2 features or of
-modelled style dimensions) and the batch is large, so the loops below run over the matrix size
-``p`` with each step vectorised over the whole batch; at the sizes used here that is several times
-faster than batched LAPACK calls, whose cost is dominated by per-matrix overhead.
+modelled style dimensions) and the batches large, so the kernels are compiled loops (numba)
+over the batch: batched LAPACK calls or numpy expressions would spend most of their time in
+per-call overhead at these sizes.
 
 Posteriors are kept in precision form through lower Cholesky factors ``L`` with ``A = L @ L.T``;
 observations enter as rank-one updates of ``L`` (:func:`cholesky_update`), and means and draws
@@ -13,7 +13,18 @@ come from triangular solves. No matrix is ever inverted.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
+
+
+def _as_batches(matrices: np.ndarray, vectors: np.ndarray | None = None):
+    p = matrices.shape[-1]
+    batch = matrices.shape[:-2]
+    if vectors is not None:
+        batch = np.broadcast_shapes(batch, vectors.shape[:-1])
+        vectors = np.ascontiguousarray(np.broadcast_to(vectors, (*batch, p)), dtype=float).reshape(-1, p)
+    matrices = np.ascontiguousarray(np.broadcast_to(matrices, (*batch, p, p)), dtype=float).reshape(-1, p, p)
+    return batch, matrices, vectors
 
 
 def cholesky(a: np.ndarray) -> np.ndarray:
@@ -22,23 +33,22 @@ def cholesky(a: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     a : ndarray, shape (..., p, p)
-        Symmetric positive-definite matrices.
 
     Returns
     -------
     ndarray, shape (..., p, p)
         Lower-triangular ``L`` with ``L @ L.T == a``.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        If a matrix is not positive definite.
     """
-    p = a.shape[-1]
-    low = np.zeros_like(a, dtype=float)
-    for j in range(p):
-        pivot = a[..., j, j] - np.einsum("...k,...k->...", low[..., j, :j], low[..., j, :j])
-        if np.any(pivot <= 0):
-            raise np.linalg.LinAlgError("matrix is not positive definite")
-        low[..., j, j] = np.sqrt(pivot)
-        below = a[..., j + 1 :, j] - np.einsum("...ik,...k->...i", low[..., j + 1 :, :j], low[..., j, :j])
-        low[..., j + 1 :, j] = below / low[..., j, j, None]
-    return low
+    batch, matrices, _ = _as_batches(np.asarray(a))
+    low = np.zeros_like(matrices)
+    if not _cholesky_kernel(matrices, low):
+        raise np.linalg.LinAlgError("matrix is not positive definite")
+    return low.reshape(*batch, *matrices.shape[1:])
 
 
 def cholesky_update(low: np.ndarray, x: np.ndarray) -> None:
@@ -47,26 +57,19 @@ def cholesky_update(low: np.ndarray, x: np.ndarray) -> None:
     Parameters
     ----------
     low : ndarray, shape (..., p, p)
-        Lower Cholesky factors; overwritten.
+        C-contiguous float64 lower Cholesky factors; overwritten.
     x : ndarray, shape (..., p)
         The update vectors (not modified).
     """
-    x = np.array(x, dtype=float, copy=True)
+    if low.dtype != np.float64 or not low.flags.c_contiguous:
+        raise ValueError("`low` must be a C-contiguous float64 array (it is updated in place)")
     p = low.shape[-1]
-    for k in range(p):
-        diag = low[..., k, k]
-        radius = np.hypot(diag, x[..., k])
-        cos = radius / diag
-        sin = x[..., k] / diag
-        low[..., k, k] = radius
-        if k + 1 < p:
-            column = (low[..., k + 1 :, k] + sin[..., None] * x[..., k + 1 :]) / cos[..., None]
-            low[..., k + 1 :, k] = column
-            x[..., k + 1 :] = cos[..., None] * x[..., k + 1 :] - sin[..., None] * column
+    x = np.ascontiguousarray(np.broadcast_to(x, (*low.shape[:-1],)), dtype=float)
+    _cholesky_update_kernel(low.reshape(-1, p, p), x.reshape(-1, p))
 
 
 def solve_lower(low: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve ``L y = b`` for lower-triangular ``L`` by forward substitution.
+    """Solve ``L y = b`` for lower-triangular ``L`` (forward substitution).
 
     Parameters
     ----------
@@ -77,16 +80,14 @@ def solve_lower(low: np.ndarray, b: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (..., p)
     """
-    p = low.shape[-1]
-    y = np.empty(np.broadcast_shapes(low.shape[:-1], b.shape))
-    for i in range(p):
-        partial = np.einsum("...k,...k->...", low[..., i, :i], y[..., :i])
-        y[..., i] = (b[..., i] - partial) / low[..., i, i]
-    return y
+    batch, matrices, vectors = _as_batches(np.asarray(low), np.asarray(b))
+    out = np.empty_like(vectors)
+    _solve_lower_kernel(matrices, vectors, out)
+    return out.reshape(*batch, matrices.shape[-1])
 
 
 def solve_lower_transposed(low: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Solve ``L.T y = b`` for lower-triangular ``L`` by back substitution.
+    """Solve ``L.T y = b`` for lower-triangular ``L`` (back substitution).
 
     Parameters
     ----------
@@ -97,9 +98,67 @@ def solve_lower_transposed(low: np.ndarray, b: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (..., p)
     """
-    p = low.shape[-1]
-    y = np.empty(np.broadcast_shapes(low.shape[:-1], b.shape))
-    for i in reversed(range(p)):
-        partial = np.einsum("...k,...k->...", low[..., i + 1 :, i], y[..., i + 1 :])
-        y[..., i] = (b[..., i] - partial) / low[..., i, i]
-    return y
+    batch, matrices, vectors = _as_batches(np.asarray(low), np.asarray(b))
+    out = np.empty_like(vectors)
+    _solve_lower_transposed_kernel(matrices, vectors, out)
+    return out.reshape(*batch, matrices.shape[-1])
+
+
+@numba.njit(cache=True)
+def _cholesky_kernel(a, low):  # pragma: no cover - compiled
+    n, p, _ = a.shape
+    for m in range(n):
+        for j in range(p):
+            pivot = a[m, j, j]
+            for k in range(j):
+                pivot -= low[m, j, k] * low[m, j, k]
+            if pivot <= 0.0:
+                return False
+            diag = np.sqrt(pivot)
+            low[m, j, j] = diag
+            for i in range(j + 1, p):
+                value = a[m, i, j]
+                for k in range(j):
+                    value -= low[m, i, k] * low[m, j, k]
+                low[m, i, j] = value / diag
+    return True
+
+
+@numba.njit(cache=True)
+def _cholesky_update_kernel(low, x):  # pragma: no cover - compiled
+    n, p, _ = low.shape
+    work = np.empty(p)
+    for m in range(n):
+        for i in range(p):
+            work[i] = x[m, i]
+        for k in range(p):
+            diag = low[m, k, k]
+            radius = np.sqrt(diag * diag + work[k] * work[k])
+            cos = radius / diag
+            sin = work[k] / diag
+            low[m, k, k] = radius
+            for i in range(k + 1, p):
+                low[m, i, k] = (low[m, i, k] + sin * work[i]) / cos
+                work[i] = cos * work[i] - sin * low[m, i, k]
+
+
+@numba.njit(cache=True)
+def _solve_lower_kernel(low, b, out):  # pragma: no cover - compiled
+    n, p, _ = low.shape
+    for m in range(n):
+        for i in range(p):
+            value = b[m, i]
+            for k in range(i):
+                value -= low[m, i, k] * out[m, k]
+            out[m, i] = value / low[m, i, i]
+
+
+@numba.njit(cache=True)
+def _solve_lower_transposed_kernel(low, b, out):  # pragma: no cover - compiled
+    n, p, _ = low.shape
+    for m in range(n):
+        for i in range(p - 1, -1, -1):
+            value = b[m, i]
+            for k in range(i + 1, p):
+                value -= low[m, k, i] * out[m, k]
+            out[m, i] = value / low[m, i, i]

@@ -3,107 +3,53 @@
 A simulation runs all replicates in lockstep, so every draw is a batch ``(n_replicates, n)``.
 :class:`ReplicateRandom` gives replicate ``r`` its own :class:`numpy.random.Generator`, seeded
 from its own :class:`numpy.random.SeedSequence`, so replicate ``r``'s numbers do not depend on
-how many other replicates run beside it. Draws are served from per-replicate buffers that are
-refilled every few hundred rounds (one pass over the replicates per refill, not per round).
+how many other replicates run beside it or on how they are chunked. Numbers are drawn ahead into
+per-replicate buffers (one pass over the replicates per refill, every few hundred rounds), and
+each replicate reads its own buffer at its own position, so replicates may consume different
+amounts (as rejection sampling does).
 
-:func:`as_replicate_random` also accepts a plain :class:`numpy.random.Generator`, which is the
-simplest choice for a single replicate or an analysis outside the simulator.
+:func:`as_replicate_random` also accepts a plain :class:`numpy.random.Generator`, the simplest
+choice for a single replicate or an analysis outside the simulator.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 
 
-class BatchRandom:
-    """Sampling algorithms shared by every batched source of randomness.
-
-    Subclasses provide :meth:`standard_normal`, :meth:`standard_exponential` and :meth:`random`
-    for fixed-size batches, and the ``*_where`` variants that draw only for the entries of a
-    mask (each replicate consuming just as many numbers as its row of the mask selects).
-    """
+class BatchRandom(ABC):
+    """A source of random numbers for a batch of replicates (leading axis of every draw)."""
 
     n_replicates: int
 
-    def standard_normal(self, n: int) -> np.ndarray:  # pragma: no cover - abstract
+    @abstractmethod
+    def standard_normal(self, n: int) -> np.ndarray:
         """Return ``(n_replicates, n)`` standard normal draws."""
-        raise NotImplementedError
 
-    def standard_exponential(self, n: int) -> np.ndarray:  # pragma: no cover - abstract
-        """Return ``(n_replicates, n)`` standard exponential draws."""
-        raise NotImplementedError
-
-    def random(self, n: int) -> np.ndarray:  # pragma: no cover - abstract
-        """Return ``(n_replicates, n)`` uniform draws on [0, 1)."""
-        raise NotImplementedError
-
-    def _where(self, kind: str, mask: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
-
+    @abstractmethod
     def standard_gamma(self, shape: np.ndarray) -> np.ndarray:
-        """Draw ``Gamma(shape, 1)`` variates, one per entry of ``shape``.
+        """Return ``Gamma(shape, 1)`` draws, one per entry of ``shape`` (leading axis: replicate)."""
 
-        Marsaglia and Tsang's method: every entry gets a first candidate, and only rejected
-        entries draw again, from their own replicate's stream, until all are accepted. Shapes
-        below 1 use the boost ``Gamma(a) = Gamma(a + 1) * U ** (1 / a)``.
-
-        Parameters
-        ----------
-        shape : ndarray, shape (n_replicates, ...)
-            Positive shape parameters.
-
-        Returns
-        -------
-        ndarray
-            Same shape as ``shape``.
-        """
+    def _check_shape(self, shape: np.ndarray) -> np.ndarray:
         shape = np.asarray(shape, dtype=float)
         if shape.shape[:1] != (self.n_replicates,):
             raise ValueError(
                 f"`shape` must have leading axis {self.n_replicates} (one row per replicate), "
                 f"got array of shape {shape.shape}"
             )
-        flat = shape.reshape(self.n_replicates, -1)
-        boosted = flat < 1.0
-        a = np.where(boosted, flat + 1.0, flat)
-        d = a - 1.0 / 3.0
-        c = 1.0 / np.sqrt(9.0 * d)
-        m = flat.shape[1]
-        draws = _marsaglia_tsang(self.standard_normal(m), self.standard_exponential(m), d, c)
-        rejected = np.isnan(draws)
-        while rejected.any():
-            draws[rejected] = _marsaglia_tsang(
-                self._where("normal", rejected),
-                self._where("exponential", rejected),
-                d[rejected],
-                c[rejected],
-            )
-            rejected = np.isnan(draws)
-        if boosted.any():
-            draws[boosted] *= np.exp(-self._where("exponential", boosted) / flat[boosted])
-        return draws.reshape(shape.shape)
-
-
-def _marsaglia_tsang(x: np.ndarray, e: np.ndarray, d: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """One Marsaglia-Tsang candidate per entry: the Gamma(d + 1/3) draw, or NaN if rejected.
-
-    ``x`` is standard normal and ``e = -log(U)`` standard exponential.
-    """
-    t = 1.0 + c * x
-    v = t * t * t
-    with np.errstate(invalid="ignore"):
-        log_v = np.log(v)  # NaN where v <= 0, which rejects below
-        accept = -e < 0.5 * x * x + d - d * v + d * log_v
-    return np.where(accept, d * v, np.nan)
+        return shape
 
 
 class _ReplicateBuffer:
-    """Numbers of one kind for each replicate, drawn ahead in blocks from its own generator.
+    """Numbers of one kind for each replicate, drawn ahead from its own generator.
 
-    Each replicate has its own read position, so replicates may consume different amounts;
-    a refill keeps every replicate's unread numbers and appends the next ones from its stream.
+    Each replicate has its own read position. A refill keeps every replicate's unread numbers
+    and appends the next ones from its stream, so what a replicate reads is exactly its
+    generator's sequence, whenever refills happen.
     """
 
     def __init__(self, generators: list[np.random.Generator], kind: str, capacity: int) -> None:
@@ -111,41 +57,40 @@ class _ReplicateBuffer:
         self._fill = {
             "normal": np.random.Generator.standard_normal,
             "exponential": np.random.Generator.standard_exponential,
-            "uniform": np.random.Generator.random,
         }[kind]
-        self._values = np.empty((len(generators), 0))
-        self._position = np.zeros(len(generators), dtype=np.int64)
+        self.values = np.empty((len(generators), 0))
+        self.position = np.zeros(len(generators), dtype=np.int64)
         self._capacity = capacity
+        self._furthest = 0  # largest position of any replicate
 
-    def _ensure(self, n: int) -> None:
+    def ensure(self, n: int) -> None:
         """Make sure every replicate has at least ``n`` unread numbers."""
-        if self._position.max(initial=0) + n <= self._values.shape[1]:
-            return
-        capacity = max(self._capacity, 2 * n)
-        values = np.empty((len(self._generators), capacity))
-        for row, (generator, start) in enumerate(zip(self._generators, self._position, strict=True)):
-            unread = self._values[row, start:]
+        if self._furthest + n > self.values.shape[1]:
+            self.refill(n)
+
+    def refill(self, n: int) -> None:
+        """Refill every replicate's buffer so that it holds at least ``n`` unread numbers."""
+        self._capacity = max(self._capacity, 2 * n)
+        values = np.empty((len(self._generators), self._capacity))
+        for row, (generator, start) in enumerate(zip(self._generators, self.position, strict=True)):
+            unread = self.values[row, start:]
             values[row, : len(unread)] = unread
             self._fill(generator, out=values[row, len(unread) :])
-        self._values = values
-        self._position[:] = 0
+        self.values = values
+        self.position[:] = 0
+        self._furthest = 0
+
+    def moved(self) -> None:
+        """Record that positions moved (after a kernel read a variable amount)."""
+        self._furthest = int(self.position.max(initial=0))
 
     def take(self, n: int) -> np.ndarray:
         """Return the next ``n`` numbers of every replicate, shape ``(n_replicates, n)``."""
-        self._ensure(n)
-        start = self._position + np.arange(len(self._position)) * self._values.shape[1]
-        self._position += n
-        return self._values.take(start[:, None] + np.arange(n))
-
-    def take_where(self, mask: np.ndarray) -> np.ndarray:
-        """Return one number per ``True`` entry of ``mask`` (row-major order), drawn by its row."""
-        rows, _ = np.nonzero(mask)
-        counts = np.bincount(rows, minlength=len(self._position))
-        self._ensure(int(counts.max(initial=0)))
-        rank = np.arange(len(rows)) - np.searchsorted(rows, rows)
-        values = self._values[rows, self._position[rows] + rank]
-        self._position += counts
-        return values
+        self.ensure(n)
+        out = np.empty((len(self.position), n))
+        _take_kernel(self.values, self.position, out)
+        self._furthest += n
+        return out
 
 
 class ReplicateRandom(BatchRandom):
@@ -162,8 +107,8 @@ class ReplicateRandom(BatchRandom):
     Notes
     -----
     The numbers replicate ``r`` receives depend only on ``seeds[r]`` and on its own sequence of
-    requests, never on the other replicates or on how many there are. Each kind of number
-    (normal, exponential, uniform) comes from its own child stream of ``seeds[r]``.
+    requests, never on the other replicates or on how many there are. Normal and exponential
+    numbers come from two child streams of ``seeds[r]``.
     """
 
     def __init__(self, seeds: Sequence[np.random.SeedSequence], capacity: int = 4096) -> None:
@@ -171,30 +116,55 @@ class ReplicateRandom(BatchRandom):
             raise ValueError("`seeds` must hold one SeedSequence per replicate, got none")
         if capacity < 1:
             raise ValueError(f"`capacity` must be a positive integer, got {capacity}")
-        self._buffers = {
-            kind: _ReplicateBuffer([_child_generator(seed, k) for seed in seeds], kind, capacity)
-            for k, kind in enumerate(("normal", "exponential", "uniform"))
-        }
-
-    @property
-    def n_replicates(self) -> int:
-        """Number of replicates (rows of every draw)."""
-        return len(self._buffers["normal"]._generators)
+        self._normal = _ReplicateBuffer([_child_generator(s, 0) for s in seeds], "normal", capacity)
+        self._exponential = _ReplicateBuffer(
+            [_child_generator(s, 1) for s in seeds], "exponential", capacity
+        )
+        self.n_replicates = len(seeds)
 
     def standard_normal(self, n: int) -> np.ndarray:
         """Return ``(n_replicates, n)`` standard normal draws."""
-        return self._buffers["normal"].take(n)
+        return self._normal.take(n)
 
-    def standard_exponential(self, n: int) -> np.ndarray:
-        """Return ``(n_replicates, n)`` standard exponential draws."""
-        return self._buffers["exponential"].take(n)
+    def standard_gamma(self, shape: np.ndarray) -> np.ndarray:
+        """Draw ``Gamma(shape, 1)`` variates, one per entry of ``shape``.
 
-    def random(self, n: int) -> np.ndarray:
-        """Return ``(n_replicates, n)`` uniform draws on [0, 1)."""
-        return self._buffers["uniform"].take(n)
+        Marsaglia and Tsang's method, each replicate drawing candidates from its own stream
+        until every entry is accepted; shapes below 1 use the boost
+        ``Gamma(a) = Gamma(a + 1) * U ** (1 / a)``.
 
-    def _where(self, kind: str, mask: np.ndarray) -> np.ndarray:
-        return self._buffers[kind].take_where(mask)
+        Parameters
+        ----------
+        shape : ndarray, shape (n_replicates, ...)
+            Positive shape parameters.
+
+        Returns
+        -------
+        ndarray
+            Same shape as ``shape``.
+        """
+        shape = self._check_shape(shape)
+        if not np.all(shape > 0):
+            raise ValueError("`shape` must be positive")
+        flat = np.ascontiguousarray(shape.reshape(self.n_replicates, -1))
+        out = np.empty_like(flat)
+        need = 2 * flat.shape[1] + 8
+        self._normal.ensure(need)
+        self._exponential.ensure(need)
+        while not _gamma_kernel(
+            flat,
+            out,
+            self._normal.values,
+            self._normal.position,
+            self._exponential.values,
+            self._exponential.position,
+        ):  # a replicate ran out of buffered numbers (astronomically rare): refill and redo
+            need *= 2
+            self._normal.refill(need)
+            self._exponential.refill(need)
+        self._normal.moved()
+        self._exponential.moved()
+        return out.reshape(shape.shape)
 
 
 def _child_generator(seed: np.random.SeedSequence, key: int) -> np.random.Generator:
@@ -213,19 +183,8 @@ class _SharedGenerator(BatchRandom):
     def standard_normal(self, n: int) -> np.ndarray:
         return self._rng.standard_normal((self.n_replicates, n))
 
-    def standard_exponential(self, n: int) -> np.ndarray:
-        return self._rng.standard_exponential((self.n_replicates, n))
-
-    def random(self, n: int) -> np.ndarray:
-        return self._rng.random((self.n_replicates, n))
-
-    def _where(self, kind: str, mask: np.ndarray) -> np.ndarray:
-        draw = {
-            "normal": self._rng.standard_normal,
-            "exponential": self._rng.standard_exponential,
-            "uniform": self._rng.random,
-        }[kind]
-        return draw(int(mask.sum()))
+    def standard_gamma(self, shape: np.ndarray) -> np.ndarray:
+        return self._rng.standard_gamma(self._check_shape(shape))
 
 
 def as_replicate_random(rng: np.random.Generator | BatchRandom, n_replicates: int) -> BatchRandom:
@@ -252,3 +211,57 @@ def as_replicate_random(rng: np.random.Generator | BatchRandom, n_replicates: in
         f"`rng` must be a numpy.random.Generator or a ReplicateRandom, got {type(rng).__name__}; "
         "use numpy.random.default_rng(seed)"
     )
+
+
+@numba.njit(cache=True)
+def _take_kernel(values, position, out):  # pragma: no cover - compiled
+    n = out.shape[1]
+    for r in range(out.shape[0]):
+        start = position[r]
+        for j in range(n):
+            out[r, j] = values[r, start + j]
+        position[r] = start + n
+
+
+@numba.njit(cache=True)
+def _gamma_kernel(
+    shape, out, normals, normal_position, exponentials, exponential_position
+):  # pragma: no cover - compiled
+    """Marsaglia-Tsang per entry; returns False, consuming nothing, if a buffer runs out."""
+    n_rows, m = shape.shape
+    n_normals, n_exponentials = normals.shape[1], exponentials.shape[1]
+    next_normal = normal_position.copy()
+    next_exponential = exponential_position.copy()
+    for r in range(n_rows):
+        i, k = next_normal[r], next_exponential[r]
+        for j in range(m):
+            a = shape[r, j]
+            boosted = a < 1.0
+            if boosted:
+                a += 1.0
+            d = a - 1.0 / 3.0
+            c = 1.0 / np.sqrt(9.0 * d)
+            while True:
+                if i >= n_normals or k >= n_exponentials:
+                    return False
+                x = normals[r, i]
+                i += 1
+                t = 1.0 + c * x
+                if t <= 0.0:
+                    continue
+                v = t * t * t
+                e = exponentials[r, k]
+                k += 1
+                if -e < 0.5 * x * x + d - d * v + d * np.log(v):
+                    break
+            value = d * v
+            if boosted:
+                if k >= n_exponentials:
+                    return False
+                value *= np.exp(-exponentials[r, k] / shape[r, j])
+                k += 1
+            out[r, j] = value
+        next_normal[r], next_exponential[r] = i, k
+    normal_position[:] = next_normal
+    exponential_position[:] = next_exponential
+    return True

@@ -181,9 +181,8 @@ def _level_codes(raw: pd.Series, parsed: pd.Series, levels: tuple, rows: RowName
     codes = pd.Index(levels).get_indexer(parsed.to_numpy())
     unknown = np.flatnonzero(codes < 0)
     if unknown.size:
-        value = raw.iloc[unknown[0]]
         raise PromptDatabaseError(
-            f"column '{raw.name}' has unknown level {'' if pd.isna(value) else value!r} at "
+            f"column '{raw.name}' has unknown level {_show(raw.iloc[unknown[0]])} at "
             f"{rows(unknown[0])}; valid levels are {', '.join(map(str, levels))}"
         )
     return codes
@@ -210,9 +209,16 @@ def _raise_non_numeric(column: pd.Series, dim: str, rows: RowNamer) -> None:
     offending = np.flatnonzero((numeric.isna() & column.notna()).to_numpy())
     position = offending[0] if offending.size else 0
     raise PromptDatabaseError(
-        f"style-dimension column '{dim}' is not numeric: value {column.iloc[position]!r} at "
+        f"style-dimension column '{dim}' is not numeric: value {_show(column.iloc[position])} at "
         f"{rows(position)}; every column besides {list(KEY_COLUMNS)} must hold numeric scores"
     )
+
+
+def _show(value: object) -> str:
+    """Return ``value`` as written in an error message: its repr, ``''`` if missing."""
+    if pd.isna(value):
+        return "''"
+    return repr(value.item() if isinstance(value, np.generic) else value)
 
 
 def _pack(

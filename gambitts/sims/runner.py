@@ -80,9 +80,9 @@ def simulate(
     for t in range(horizon):
         cells = randomness.cells[:, t]
         actions = agent.select(cells, rng)
-        z = world.treatment(cells, actions, randomness.draw_uniform[:, t])
-        rewards = world.mean_reward(cells, z) + world.noise_sd * randomness.noise[:, t]
-        agent.update(cells, actions, z[:, dim_index], rewards)
+        rows = world.deliver(cells, actions, randomness.draw_uniform[:, t])
+        rewards = world.mean_reward(rows, cells) + world.noise_sd * randomness.noise[:, t]
+        agent.update(cells, actions, world.embedding(rows, dim_index), rewards)
         regret[t] = world.regret(cells, actions)
         action[t] = actions
         reward[t] = rewards

@@ -80,8 +80,11 @@ class GeneratorWorld:
         self.outcome = outcome
         self.arm_prompts = np.asarray(arm_prompts, dtype=np.int64)
         self.noise_sd = float(noise_sd)
-        self._weights = outcome.weights(db)
         self._offset = outcome.context_offset()
+        # The arms' database rows, flattened to (arm, cell, draw) -> row, for fast gathers.
+        self._rows = np.nan_to_num(db.z[self.arm_prompts]).reshape(-1, db.n_dims)
+        self._row_reward = self._rows @ outcome.weights(db)
+        self._n_draws = db.n_draws[self.arm_prompts].astype(float)  # (arm, cell)
         #: Exact expected reward of each (cell, arm), shape (n_cells, n_arms).
         self.expected_reward = outcome.expected_reward_table(db)[self.arm_prompts].T
         #: Best arm of each cell, shape (n_cells,).
@@ -109,15 +112,25 @@ class GeneratorWorld:
             noise[row] = rng.standard_normal(horizon)
         return WorldRandomness(cells, draw_uniform, noise)
 
-    def treatment(self, cells: np.ndarray, actions: np.ndarray, draw_uniform: np.ndarray) -> np.ndarray:
-        """Deliver one message per replicate: the embedding ``Z``, shape ``(n_replicates, n_dims)``."""
-        prompts = self.arm_prompts[actions]
-        rows = (draw_uniform * self.db.n_draws[prompts, cells]).astype(np.int64)
-        return self.db.z[prompts, cells, rows]
+    def deliver(self, cells: np.ndarray, actions: np.ndarray, draw_uniform: np.ndarray) -> np.ndarray:
+        """Pick the delivered message of each replicate: a row of its (arm, cell) in the database.
 
-    def mean_reward(self, cells: np.ndarray, z: np.ndarray) -> np.ndarray:
-        """``f(Z, x)``, the reward before noise."""
-        return z @ self._weights + self._offset[cells]
+        Returns
+        -------
+        ndarray of int, shape (n_replicates,)
+            Row indices for :meth:`embedding` and :meth:`mean_reward`.
+        """
+        draw = (draw_uniform * self._n_draws[actions, cells]).astype(np.int64)
+        return (actions * N_CELLS + cells) * self.db.max_draws + draw
+
+    def embedding(self, rows: np.ndarray, dim_index: np.ndarray | None = None) -> np.ndarray:
+        """The delivered messages' ``Z`` (optionally only the dimensions ``dim_index``)."""
+        z = self._rows[rows]
+        return z if dim_index is None else z[:, dim_index]
+
+    def mean_reward(self, rows: np.ndarray, cells: np.ndarray) -> np.ndarray:
+        """``f(Z, x)`` of the delivered messages: the reward before noise."""
+        return self._row_reward[rows] + self._offset[cells]
 
     def regret(self, cells: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """``max_a mu(a, x) - mu(a_t, x)`` per replicate."""

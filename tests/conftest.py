@@ -1,0 +1,34 @@
+"""Shared fixtures: a seeded random generator and a tiny generator database."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gambitts.sims.contexts import N_CELLS
+from gambitts.sims.promptdb import PromptDatabase
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """Return a freshly seeded generator, the same in every test."""
+    return np.random.default_rng(np.random.SeedSequence(20250516))
+
+
+@pytest.fixture
+def tiny_prompt_db() -> PromptDatabase:
+    """Return a small ragged database: 3 prompts x 12 cells x 1 to 4 draws x 2 dims."""
+    rng = np.random.default_rng(np.random.SeedSequence(7))
+    prompts = ("more humor", "less humor", "more optimism")
+    n_draws = rng.integers(1, 5, size=(len(prompts), N_CELLS))
+    n_draws[0, 0] = 4  # the longest cell sets max_draws
+    z = np.full((len(prompts), N_CELLS, 4, 2), np.nan)
+    valid = np.arange(4) < n_draws[..., None]
+    z[valid] = rng.normal(size=(int(valid.sum()), 2))
+    return PromptDatabase(
+        z=z,
+        n_draws=n_draws,
+        prompts=prompts,
+        dims=("optimism", "formality"),
+        attrs={"source": "tiny test database", "seed": 7},
+    )
