@@ -32,3 +32,11 @@ def tiny_prompt_db() -> PromptDatabase:
         dims=("optimism", "formality"),
         attrs={"source": "tiny test database", "seed": 7},
     )
+
+
+@pytest.fixture(scope="session")
+def standin_db() -> PromptDatabase:
+    """Return the built-in stand-in database (seed 0), built once per test session."""
+    from gambitts.sims.standin import make_standin_database
+
+    return make_standin_database()

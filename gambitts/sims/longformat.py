@@ -35,7 +35,7 @@ from gambitts.sims.promptdb import PromptDatabase, PromptDatabaseError
 #: Columns that identify a row's prompt and context cell; every other column is a style dim.
 KEY_COLUMNS: tuple[str, ...] = ("prompt", "curr_loc", "prev_steps")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
-RowNamer = Callable[[int], str]
+_RowNamer = Callable[[int], str]
 
 
 def read_long_format(path: str | os.PathLike) -> PromptDatabase:
@@ -105,7 +105,7 @@ def _describe_row(position: int, is_csv: bool) -> str:
     return f"data row {row} (CSV line {row + 1})" if is_csv else f"data row {row}"
 
 
-def _read_frame(path: Path) -> tuple[pd.DataFrame, RowNamer]:
+def _read_frame(path: Path) -> tuple[pd.DataFrame, _RowNamer]:
     is_parquet = path.suffix.lower() in _PARQUET_SUFFIXES
     if is_parquet:
         _require_pyarrow()
@@ -157,7 +157,7 @@ def _check_columns(frame: pd.DataFrame, path: Path) -> None:
         )
 
 
-def _prompt_codes(frame: pd.DataFrame, rows: RowNamer) -> tuple[np.ndarray, tuple[str, ...]]:
+def _prompt_codes(frame: pd.DataFrame, rows: _RowNamer) -> tuple[np.ndarray, tuple[str, ...]]:
     column = frame["prompt"]
     empty = np.flatnonzero(column.isna().to_numpy())
     if empty.size:
@@ -168,7 +168,7 @@ def _prompt_codes(frame: pd.DataFrame, rows: RowNamer) -> tuple[np.ndarray, tupl
     return codes, tuple(names)
 
 
-def _cell_codes(frame: pd.DataFrame, rows: RowNamer) -> np.ndarray:
+def _cell_codes(frame: pd.DataFrame, rows: _RowNamer) -> np.ndarray:
     location = frame["curr_loc"].astype(object)
     location_codes = _level_codes(location, location, CURR_LOC, rows)
     steps = pd.to_numeric(frame["prev_steps"], errors="coerce")
@@ -176,7 +176,7 @@ def _cell_codes(frame: pd.DataFrame, rows: RowNamer) -> np.ndarray:
     return location_codes * len(PREV_STEPS) + step_codes
 
 
-def _level_codes(raw: pd.Series, parsed: pd.Series, levels: tuple, rows: RowNamer) -> np.ndarray:
+def _level_codes(raw: pd.Series, parsed: pd.Series, levels: tuple, rows: _RowNamer) -> np.ndarray:
     """Return each row's position in ``levels``; ``raw`` is shown if a level is unknown."""
     codes = pd.Index(levels).get_indexer(parsed.to_numpy())
     unknown = np.flatnonzero(codes < 0)
@@ -188,23 +188,23 @@ def _level_codes(raw: pd.Series, parsed: pd.Series, levels: tuple, rows: RowName
     return codes
 
 
-def _scores(frame: pd.DataFrame, dims: tuple[str, ...], rows: RowNamer) -> np.ndarray:
+def _scores(frame: pd.DataFrame, dims: tuple[str, ...], rows: _RowNamer) -> np.ndarray:
     for dim in dims:
         column = frame[dim]
         if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
             _raise_non_numeric(column, dim, rows)
     scores = frame.loc[:, list(dims)].to_numpy(dtype=np.float64)
-    missing = np.argwhere(np.isnan(scores))
+    missing = np.argwhere(~np.isfinite(scores))
     if missing.size:
-        row, dim = missing[np.lexsort((missing[:, 0], missing[:, 1]))[0]]
+        row, dim = missing[0]
         raise PromptDatabaseError(
-            f"column '{dims[dim]}' has an empty or NaN score at {rows(row)}; every message "
-            "needs a score on every style dimension (drop the row or fill the score in)"
+            f"column '{dims[dim]}' has an empty, NaN or infinite score at {rows(row)}; every "
+            "message needs a finite score on every style dimension (drop the row or fill it in)"
         )
     return scores
 
 
-def _raise_non_numeric(column: pd.Series, dim: str, rows: RowNamer) -> None:
+def _raise_non_numeric(column: pd.Series, dim: str, rows: _RowNamer) -> None:
     numeric = pd.to_numeric(column.astype(object), errors="coerce")
     offending = np.flatnonzero((numeric.isna() & column.notna()).to_numpy())
     position = offending[0] if offending.size else 0

@@ -13,7 +13,7 @@ The database is an in-memory container with a NetCDF form (:meth:`PromptDatabase
 from __future__ import annotations
 
 import os
-import tempfile
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,6 +29,7 @@ Z_DIMS: tuple[str, ...] = ("prompt", "cell", "draw", "dim")
 _NETCDF_SUFFIXES = (".nc", ".netcdf")
 _LONG_FORMAT_SUFFIXES = (".csv", ".parquet", ".pq")
 _ATTR_TYPES = (str, int, float, np.integer, np.floating)
+_Z_ENCODING = {"zlib": True, "complevel": 4, "shuffle": True}
 
 
 class PromptDatabaseError(ValueError):
@@ -193,7 +194,7 @@ class PromptDatabase:
         )
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the database to a NetCDF file (h5netcdf engine, ``z`` zlib-compressed).
+        """Write the database to NetCDF (h5netcdf engine, ``z`` shuffled and zlib-compressed).
 
         The file is written to a temporary file in the same directory and then moved into place,
         so a crash never leaves a half-written database at ``path``.
@@ -204,15 +205,12 @@ class PromptDatabase:
             Destination; its directory must exist.
         """
         path = Path(path)
-        handle, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(handle)
+        tmp_path = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
-            self.to_dataset().to_netcdf(
-                tmp_name, engine="h5netcdf", encoding={"z": {"zlib": True, "complevel": 4}}
-            )
-            os.replace(tmp_name, path)
+            self.to_dataset().to_netcdf(tmp_path, engine="h5netcdf", encoding={"z": _Z_ENCODING})
+            os.replace(tmp_path, path)
         except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
+            tmp_path.unlink(missing_ok=True)
             raise
 
 

@@ -4,9 +4,10 @@ The paper's database (40 prompts x 12 context cells x 950 messages, each scored 
 dimensions) is not published. :func:`make_standin_database` builds one of the same shape whose
 pooled second moments match the ``database_facts`` of ``environments.yaml`` exactly.
 
-Construction (all randomness from one :class:`numpy.random.SeedSequence`, spawned into
-independent streams for the target, the prompts, the cells and the messages, so the prompt
-and cell effects do not depend on ``n_draws`` up to the final re-colouring):
+Construction, with effects in units of each dim's target sd (all randomness comes from one
+:class:`numpy.random.SeedSequence`, spawned into independent streams for the target, the
+prompts, the cells and the messages, so the prompt and cell effects do not depend on
+``n_draws`` up to the final re-colouring):
 
 1. **Target covariance** ``T = diag(sd) R diag(sd)``. ``R``'s block on (optimism, formality,
    severity, clarity, encouragement) is the paper's correlation matrix; the other 15 dims load
@@ -32,8 +33,8 @@ and cell effects do not depend on ``n_draws`` up to the final re-colouring):
    differences between prompts, so the best prompt changes across cells (for the default seed
    both among all 40 prompts and among the 5 the paper would pick; for about 3 in 4 seeds).
 5. **Messages.** Each draw follows its prompt's request with probability 0.88 and otherwise
-   ignores the requested shift (a mixture), plus within-cell noise ``N(0, 0.7^2)`` in
-   correlation ``R``: independent standardised log-normal factors (log-sd in [0.15, 0.35], so
+   ignores the requested shift (a mixture), plus within-cell noise of sd 0.7 and correlation
+   ``R``: independent standardised log-normal factors (log-sd in [0.15, 0.35], so
    skewness 0.45 to 1.1, sign random per dim) mixed by the symmetric square root of ``R``, which
    keeps each dim mostly its own factor. VAE scores of LLM text are not Gaussian either.
 6. **Re-colouring.** The pooled rows ``Z`` (all prompts, cells, draws) are centred and mapped by

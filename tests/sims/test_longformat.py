@@ -100,7 +100,11 @@ BAD_FRAMES = {
     ),
     "empty-score": (
         lambda f: _set(f, 4, "optimism", None),
-        r"column 'optimism' has an empty or NaN score at data row 5 \(CSV line 6\)",
+        r"column 'optimism' has an empty, NaN or infinite score at data row 5 \(CSV line 6\)",
+    ),
+    "infinite-score": (
+        lambda f: _set(f, 1, "formality", np.inf),
+        r"column 'formality' has an empty, NaN or infinite score at data row 2 ",
     ),
     "unknown-curr_loc": (
         lambda f: _set(f, 6, "curr_loc", "office"),

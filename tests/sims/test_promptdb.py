@@ -76,6 +76,9 @@ def test_netcdf_round_trip_is_exact(tiny_prompt_db, tmp_path, suffix) -> None:
     tiny_prompt_db.save(path)
     assert_same_database(load_prompt_database(path), tiny_prompt_db)
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+    (tmp_path / "plain").touch()
+    assert path.stat().st_mode == (tmp_path / "plain").stat().st_mode  # permissions as usual
+    (tmp_path / "plain").unlink()
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         assert ds["z"].encoding["zlib"]
 

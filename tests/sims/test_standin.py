@@ -19,12 +19,6 @@ FACTS = ENVIRONMENTS["database_facts"]
 LINEAR_3D = ENVIRONMENTS["linear_3d"]
 
 
-@pytest.fixture(scope="module")
-def standin() -> PromptDatabase:
-    """Return the full-size stand-in for the default seed (40 x 12 x 950 x 20)."""
-    return make_standin_database()
-
-
 def pooled_rows(db: PromptDatabase, dims: list[str]) -> np.ndarray:
     """Return all rows (prompt x cell x draw) of the given dims, shape (n_rows, len(dims))."""
     return db.z[db.draw_mask()][:, db.dim_index(dims)]
@@ -45,22 +39,22 @@ def linear_3d_cell_rewards(db: PromptDatabase) -> np.ndarray:
     )
 
 
-def test_shape_names_and_provenance(standin: PromptDatabase) -> None:
+def test_shape_names_and_provenance(standin_db: PromptDatabase) -> None:
     """40 more/less prompts in yaml dim order x 12 cells x 950 draws x the 20 dims."""
     dims = tuple(ENVIRONMENTS["style_dimensions"])
-    assert standin.z.shape == (40, 12, 950, 20)
-    assert (standin.n_draws == 950).all()
-    assert standin.dims == dims
-    assert standin.prompts[:4] == (
+    assert standin_db.z.shape == (40, 12, 950, 20)
+    assert (standin_db.n_draws == 950).all()
+    assert standin_db.dims == dims
+    assert standin_db.prompts[:4] == (
         "more actionability",
         "less actionability",
         "more authenticity",
         "less authenticity",
     )
-    assert standin.prompts == tuple(f"{way} {dim}" for dim in dims for way in ("more", "less"))
-    assert standin.attrs["source"] == "stand-in"
-    assert standin.attrs["seed"] == 0
-    assert np.isfinite(standin.z).all()
+    assert standin_db.prompts == tuple(f"{way} {dim}" for dim in dims for way in ("more", "less"))
+    assert standin_db.attrs["source"] == "stand-in"
+    assert standin_db.attrs["seed"] == 0
+    assert np.isfinite(standin_db.z).all()
 
 
 @pytest.mark.parametrize(
@@ -72,30 +66,30 @@ def test_shape_names_and_provenance(standin: PromptDatabase) -> None:
     ],
     ids=["optimism", "3-dims", "all-20"],
 )
-def test_total_squared_deviation_matches_the_facts(standin, dims, fact) -> None:
+def test_total_squared_deviation_matches_the_facts(standin_db, dims, fact) -> None:
     """Mean over rows of the summed squared deviations equals the fact (re-colouring is exact).
 
     The paper's tolerance is 10%; the construction hits the fact up to rounding.
     """
-    rows = pooled_rows(standin, dims)
+    rows = pooled_rows(standin_db, dims)
     measured = ((rows - rows.mean(axis=0)) ** 2).sum(axis=1).mean()
     assert measured == pytest.approx(FACTS["total_squared_deviation"][fact], rel=1e-9)
 
 
-def test_correlations_match_the_facts(standin: PromptDatabase) -> None:
+def test_correlations_match_the_facts(standin_db: PromptDatabase) -> None:
     """The pooled 5x5 Pearson correlations equal the paper's, signs included."""
     expected = np.array(FACTS["correlations"]["matrix"])
-    measured = pooled_corr(pooled_rows(standin, FACTS["correlations"]["dims"]))
+    measured = pooled_corr(pooled_rows(standin_db, FACTS["correlations"]["dims"]))
     assert np.abs(measured - expected).max() < 0.15  # the paper's tolerance
     np.testing.assert_allclose(measured, expected, atol=1e-9)  # what the construction achieves
     assert (np.sign(measured) == np.sign(expected)).all()
 
 
-def test_variance_decomposition(standin: PromptDatabase) -> None:
+def test_variance_decomposition(standin_db: PromptDatabase) -> None:
     """Between prompts 25-35%, between cells 3-12%, interaction 6-16%, the rest within cells."""
-    z = standin.z  # every cell has 950 draws, so the two-way decomposition is orthogonal
-    total = z.reshape(-1, standin.n_dims).var(axis=0).sum()
-    cell_means = standin.cell_means()
+    z = standin_db.z  # every cell has 950 draws, so the two-way decomposition is orthogonal
+    total = z.reshape(-1, standin_db.n_dims).var(axis=0).sum()
+    cell_means = standin_db.cell_means()
     grand = cell_means.mean(axis=(0, 1))
     prompt = cell_means.mean(axis=1)
     cell = cell_means.mean(axis=0)
@@ -111,19 +105,19 @@ def test_variance_decomposition(standin: PromptDatabase) -> None:
     assert 1 - sum(shares.values()) >= 0.4
 
 
-def test_within_cell_scores_are_not_gaussian(standin: PromptDatabase) -> None:
+def test_within_cell_scores_are_not_gaussian(standin_db: PromptDatabase) -> None:
     """The median |skewness| over (prompt, cell, dim) is far above a Gaussian's.
 
     For Gaussian cells of 950 draws the skewness has sd sqrt(6 / 950) = 0.08, so the median of
     its absolute value would be about 0.05; we require 0.3 (over 9600 cells).
     """
-    skewness = stats.skew(standin.z, axis=2)
+    skewness = stats.skew(standin_db.z, axis=2)
     assert np.median(np.abs(skewness)) > 0.3
 
 
-def test_best_prompt_changes_with_the_cell(standin: PromptDatabase) -> None:
+def test_best_prompt_changes_with_the_cell(standin_db: PromptDatabase) -> None:
     """Under linear_3d the best prompt differs across cells, among all 40 and the paper's 5."""
-    rewards = linear_3d_cell_rewards(standin)
+    rewards = linear_3d_cell_rewards(standin_db)
     assert np.unique(rewards.argmax(axis=0)).size > 1
     ranking = np.argsort(rewards.mean(axis=1))  # cells have equal weight and equal draws
     picked = ranking[np.round(np.linspace(0, 39, 5)).astype(int)]
