@@ -35,7 +35,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicates", type=int, default=250)
     parser.add_argument("--horizon", type=int, default=1000)
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per agent; the best is reported")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed runs per agent; the best is reported"
+    )
     args = parser.parse_args()
 
     db = make_standin_database()
@@ -50,14 +52,18 @@ def main() -> None:
     for spec in AGENTS:
         dim_index = db.dim_index(spec.dims)
         means = (
-            generator_means(db, arms, dim_index, spec.draws_per_cell, replicate_seeds(0, replicates, 1))
+            generator_means(
+                db, arms, dim_index, spec.draws_per_cell, replicate_seeds(0, replicates, 1)
+            )
             if spec.kind == "poGAMBITTS"
             else None
         )
 
         def run(spec: AgentSpec = spec, dim_index: np.ndarray = dim_index, means=means) -> None:
             rng = ReplicateRandom(replicate_seeds(0, replicates, 2))
-            simulate(world, spec.build(5), randomness, rng, dim_index=dim_index, generator_means=means)
+            simulate(
+                world, spec.build(5), randomness, rng, dim_index=dim_index, generator_means=means
+            )
 
         best = min(_timed(run) for _ in range(args.repeats))
         tracemalloc.start()

@@ -75,7 +75,8 @@ class Agent(ABC):
     def _require_reset(self, what: str) -> None:
         if not hasattr(self, "_n_replicates"):
             raise RuntimeError(
-                f"{type(self).__name__}.{what} needs a learned state: call `reset(n_replicates)` first"
+                f"{type(self).__name__}.{what} needs a learned state: "
+                "call `reset(n_replicates)` first"
             )
 
     def _check_cells(self, cells: np.ndarray, what: str) -> np.ndarray:
@@ -83,10 +84,13 @@ class Agent(ABC):
         cells = np.asarray(cells)
         if cells.shape != (self._n_replicates,):
             raise ValueError(
-                f"`cells` must have shape ({self._n_replicates},), one per replicate, got {cells.shape}"
+                f"`cells` must have shape ({self._n_replicates},), one per replicate, "
+                f"got {cells.shape}"
             )
         if cells.size and (cells.min() < 0 or cells.max() >= self.n_cells):
-            raise ValueError(f"`cells` must lie in [0, {self.n_cells}), got values {np.unique(cells)}")
+            raise ValueError(
+                f"`cells` must lie in [0, {self.n_cells}), got values {np.unique(cells)}"
+            )
         return cells
 
     def _check_observation(
@@ -101,7 +105,9 @@ class Agent(ABC):
                 f"got {actions.shape} and {rewards.shape}"
             )
         if actions.size and (actions.min() < 0 or actions.max() >= self.n_arms):
-            raise ValueError(f"`actions` must lie in [0, {self.n_arms}), got values {np.unique(actions)}")
+            raise ValueError(
+                f"`actions` must lie in [0, {self.n_arms}), got values {np.unique(actions)}"
+            )
         if not np.all(np.isfinite(rewards)):
             raise ValueError("`rewards` must be finite, got NaN or inf")
         return cells, actions, rewards

@@ -84,7 +84,9 @@ class TwoStageAgent(Agent):
         dims = dim_names or [f"z[{i}]" for i in range(self.n_dims)]
         names = list(dims)
         if self.context_features is not None:
-            names += context_names or [f"context[{i}]" for i in range(self.context_features.shape[1])]
+            names += context_names or [
+                f"context[{i}]" for i in range(self.context_features.shape[1])
+            ]
         if self.prompt_indicators:
             names += [f"prompt[{a}]" for a in range(1, self.n_arms)]
         return names + ["intercept"]
@@ -103,14 +105,18 @@ class TwoStageAgent(Agent):
         self._n_replicates = n_replicates
         self.stage2_ = BayesianLinearRegression(n_replicates, self.n_features, self.prior)
 
-    def _scores(self, cells: np.ndarray, treatment_means: np.ndarray, beta: np.ndarray) -> np.ndarray:
-        """Expected reward of every arm, ``(n_replicates, n_arms)``, under drawn parameters."""
+    def _scores(
+        self, cells: np.ndarray, treatment_means: np.ndarray, beta: np.ndarray
+    ) -> np.ndarray:
+        """Return every arm's expected reward ``(n_replicates, n_arms)`` under drawn parameters."""
         d = self.n_dims
         scores = np.einsum("rkd,rd->rk", treatment_means, beta[:, :d])
         scores += beta[:, -1:]
         if self.context_features is not None:
             n_context = self.context_features.shape[1]
-            context_terms = np.einsum("rf,rf->r", self.context_features[cells], beta[:, d : d + n_context])
+            context_terms = np.einsum(
+                "rf,rf->r", self.context_features[cells], beta[:, d : d + n_context]
+            )
             scores += context_terms[:, None]
         if self.prompt_indicators:
             scores[:, 1:] += beta[:, -self.n_arms : -1]
@@ -156,7 +162,9 @@ class PoGAMBITTS(TwoStageAgent):
         """
         expected = (self.n_cells, self.n_arms, self.n_dims)
         if generator_means is None:
-            raise ValueError("poGAMBITTS needs `generator_means` of shape (n_replicates, " + f"{expected})")
+            raise ValueError(
+                "poGAMBITTS needs `generator_means` of shape (n_replicates, " + f"{expected})"
+            )
         means = np.asarray(generator_means, dtype=float)
         if means.shape == expected:
             means = np.broadcast_to(means, (n_replicates, *expected))
@@ -166,7 +174,8 @@ class PoGAMBITTS(TwoStageAgent):
                 f"{expected[2]}) = (replicate, cell, arm, dim), got {means.shape}"
             )
         self._reset_stage2(n_replicates)
-        self.treatment_means_ = means
+        self.treatment_means_ = np.ascontiguousarray(means)
+        self._cell_rows = np.arange(n_replicates) * self.n_cells
         return self
 
     def select(self, cells: np.ndarray, rng: BatchRandom | np.random.Generator) -> np.ndarray:
@@ -174,7 +183,8 @@ class PoGAMBITTS(TwoStageAgent):
         cells = self._check_cells(cells, "select")
         rng = as_replicate_random(rng, self._n_replicates)
         beta = self.stage2_.sample(rng)
-        means = self.treatment_means_[np.arange(self._n_replicates), cells]
+        cell_means = self.treatment_means_.reshape(-1, self.n_arms, self.n_dims)
+        means = cell_means[self._cell_rows + cells]
         return np.argmax(self._scores(cells, means, beta), axis=1)
 
     def update(
@@ -248,7 +258,7 @@ class FoGAMBITTS(TwoStageAgent):
     def update(
         self, cells: np.ndarray, actions: np.ndarray, z: np.ndarray, rewards: np.ndarray
     ) -> Self:
-        """Add each replicate's ``Z`` to stage 1 of its (cell, arm) and (features, reward) to stage 2."""
+        """Add each replicate's ``Z`` to stage 1 of its (cell, arm), and its reward to stage 2."""
         cells, actions, rewards = self._check_observation(cells, actions, rewards)
         z = self._check_z(z)
         self.stage1_.update((np.arange(self._n_replicates), cells, actions), z)

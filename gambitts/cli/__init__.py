@@ -1,0 +1,1 @@
+"""The ``gambitts`` command line (click)."""

@@ -34,13 +34,35 @@ def _positive(ctx: click.Context, param: click.Parameter, value: int | None) -> 
 
 
 @main.command()
-@click.option("--experiment", "experiment_name", required=True, help="Experiment block, e.g. var_decomp_linear.")
+@click.option(
+    "--experiment",
+    "experiment_name",
+    required=True,
+    help="Experiment block, e.g. var_decomp_linear.",
+)
 @click.option("--replicates", type=int, callback=_positive, help="Replicates (paper: 250).")
 @click.option("--horizon", type=int, callback=_positive, help="Rounds per replicate (paper: 1000).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Root random seed.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="results", show_default=True, help="Output directory.")
-@click.option("--prompt-db", "prompt_db", type=click.Path(dir_okay=False), help="Generator database (.nc, .csv, .parquet) instead of the built-in stand-in.")
-@click.option("--plot/--no-plot", default=True, show_default=True, help="Also save a PNG of cumulative regret.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default="results",
+    show_default=True,
+    help="Output directory.",
+)
+@click.option(
+    "--prompt-db",
+    "prompt_db",
+    type=click.Path(dir_okay=False),
+    help="Generator database (.nc, .csv, .parquet) instead of the built-in stand-in.",
+)
+@click.option(
+    "--plot/--no-plot",
+    default=True,
+    show_default=True,
+    help="Also save a PNG of cumulative regret.",
+)
 def simulate(
     experiment_name: str,
     replicates: int | None,
@@ -81,9 +103,21 @@ def simulate(
 
 
 @main.command()
-@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Write the built-in stand-in database to this NetCDF file.")
-@click.option("--check", "check_path", type=click.Path(dir_okay=False), help="Validate a database (.nc, .csv, .parquet) and print its shape.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the stand-in generator.")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    help="Write the built-in stand-in database to this NetCDF file.",
+)
+@click.option(
+    "--check",
+    "check_path",
+    type=click.Path(dir_okay=False),
+    help="Validate a database (.nc, .csv, .parquet) and print its shape.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the stand-in generator."
+)
 def promptdb(out_path: str | None, check_path: str | None, seed: int) -> None:
     """Write the stand-in generator database, or check a database file."""
     from gambitts.sims.promptdb import load_prompt_database
@@ -96,12 +130,19 @@ def promptdb(out_path: str | None, check_path: str | None, seed: int) -> None:
     else:
         target = Path(out_path)
         if not target.parent.is_dir():
-            raise OSError(f"cannot write {out_path!r}: directory {str(target.parent)!r} does not exist")
+            raise OSError(
+                f"cannot write {out_path!r}: directory {str(target.parent)!r} does not exist"
+            )
         db = make_standin_database(seed=seed)
         db.save(target)
         click.echo(f"wrote {target}")
     draws = db.n_draws
-    draws_text = str(int(draws.min())) if draws.min() == draws.max() else f"{int(draws.min())}-{int(draws.max())}"
+    draws_text = (
+        str(int(draws.min()))
+        if draws.min() == draws.max()
+        else f"{int(draws.min())}-{int(draws.max())}"
+    )
     click.echo(
-        f"prompts: {db.n_prompts}, cells: {db.n_cells}, draws per cell: {draws_text}, dims: {db.n_dims}"
+        f"prompts: {db.n_prompts}, cells: {db.n_cells}, draws per cell: {draws_text}, "
+        f"dims: {db.n_dims}"
     )

@@ -7,9 +7,15 @@ they are the exact posterior of are in :mod:`gambitts.models.pymc_models`.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
-from gambitts.models.linalg import cholesky_update, solve_lower, solve_lower_transposed
+from gambitts.models.linalg import (
+    cholesky_update,
+    cholesky_update_one,
+    solve_lower,
+    solve_lower_transposed,
+)
 from gambitts.models.priors import LinearPrior, NormalInverseGammaPrior, NormalInverseWishartPrior
 from gambitts.models.random_streams import BatchRandom
 
@@ -34,29 +40,72 @@ class NormalInverseGamma:
 
     def __init__(self, batch_shape: tuple[int, ...], prior: NormalInverseGammaPrior) -> None:
         self.prior = prior
-        self.mean_ = np.full(batch_shape, prior.mean)
-        self.count_ = np.full(batch_shape, prior.count)
-        self.shape_ = np.full(batch_shape, prior.shape)
-        self.scale_ = np.full(batch_shape, prior.scale)
+        self.mean_ = np.full(batch_shape, prior.mean, dtype=float)
+        self.count_ = np.full(batch_shape, prior.count, dtype=float)
+        self.shape_ = np.full(batch_shape, prior.shape, dtype=float)
+        self.scale_ = np.full(batch_shape, prior.scale, dtype=float)
+        self._ids = np.arange(self.mean_.size).reshape(batch_shape)
 
     def update(self, index: Index, y: np.ndarray) -> None:
         """Add observation ``y[i]`` to the posterior at batch position ``index[...][i]``.
 
-        Positions within one call must be distinct (one per replicate).
+        Positions within one call must be distinct (one per replicate). Uses the sequential
+        form ``count' = count + 1``, ``mean' = mean + (y - mean) / count'``,
+        ``shape' = shape + 1/2``, ``scale' = scale + count (y - mean)^2 / (2 count')``.
         """
-        mean, count = self.mean_[index], self.count_[index]
-        new_count = count + 1.0
-        self.scale_[index] += 0.5 * count * (y - mean) ** 2 / new_count
-        self.shape_[index] += 0.5
-        self.mean_[index] = mean + (y - mean) / new_count
-        self.count_[index] = new_count
+        positions = np.ascontiguousarray(self._ids[index]).reshape(-1)
+        y = np.ascontiguousarray(y, dtype=float).reshape(-1)
+        _nig_update_kernel(
+            self.mean_.reshape(-1),
+            self.count_.reshape(-1),
+            self.shape_.reshape(-1),
+            self.scale_.reshape(-1),
+            positions,
+            y,
+        )
 
     def sample_mean(self, index: Index, rng: BatchRandom) -> np.ndarray:
-        """Draw the mean at the gathered positions ``index`` (leading axis: replicate)."""
-        shape = self.shape_[index]
-        variance = self.scale_[index] / rng.standard_gamma(shape)
-        noise = rng.standard_normal(int(np.prod(shape.shape[1:], dtype=int))).reshape(shape.shape)
-        return self.mean_[index] + np.sqrt(variance / self.count_[index]) * noise
+        """Draw the mean at the gathered positions ``index`` (leading axis: replicate).
+
+        ``sigma^2 = scale / Gamma(shape)``, then ``mu = mean + sqrt(sigma^2 / count) z``.
+        """
+        positions = np.ascontiguousarray(self._ids[index])
+        gamma = rng.standard_gamma(self.shape_.reshape(-1)[positions])
+        normals = rng.standard_normal(int(np.prod(positions.shape[1:], dtype=int))).reshape(
+            positions.shape
+        )
+        out = np.empty(positions.shape)
+        _nig_mean_draw_kernel(
+            self.mean_.reshape(-1),
+            self.count_.reshape(-1),
+            self.scale_.reshape(-1),
+            positions.reshape(-1),
+            gamma.reshape(-1),
+            normals.reshape(-1),
+            out.reshape(-1),
+        )
+        return out
+
+
+@numba.njit(cache=True)
+def _nig_update_kernel(mean, count, shape, scale, positions, y):  # pragma: no cover - compiled
+    for i in range(positions.shape[0]):
+        b = positions[i]
+        deviation = y[i] - mean[b]
+        new_count = count[b] + 1.0
+        scale[b] += 0.5 * count[b] * deviation * deviation / new_count
+        shape[b] += 0.5
+        mean[b] += deviation / new_count
+        count[b] = new_count
+
+
+@numba.njit(cache=True)
+def _nig_mean_draw_kernel(
+    mean, count, scale, positions, gamma, normals, out
+):  # pragma: no cover - compiled
+    for i in range(positions.shape[0]):
+        b = positions[i]
+        out[i] = mean[b] + np.sqrt(scale[b] / (gamma[i] * count[b])) * normals[i]
 
 
 class BayesianLinearRegression:
@@ -127,7 +176,9 @@ class BayesianLinearRegression:
     @property
     def mean_(self) -> np.ndarray:
         """Posterior mean of the coefficients, shape (n_replicates, n_features)."""
-        return solve_lower_transposed(self.cholesky_, solve_lower(self.cholesky_, self.information_))
+        return solve_lower_transposed(
+            self.cholesky_, solve_lower(self.cholesky_, self.information_)
+        )
 
     @property
     def precision_(self) -> np.ndarray:
@@ -180,38 +231,88 @@ class NormalInverseWishart:
     ) -> None:
         self.prior = prior
         self.n_dims = n_dims
-        self.mean_ = np.full(batch_shape + (n_dims,), prior.mean)
-        self.kappa_ = np.full(batch_shape, prior.kappa)
+        self.mean_ = np.full(batch_shape + (n_dims,), prior.mean, dtype=float)
+        self.kappa_ = np.full(batch_shape, prior.kappa, dtype=float)
         self.dof_ = np.full(batch_shape, prior.resolved_dof(n_dims))
         self.scale_cholesky_ = np.broadcast_to(
             np.sqrt(prior.scale) * np.eye(n_dims), batch_shape + (n_dims, n_dims)
         ).copy()
+        self._ids = np.arange(self.kappa_.size).reshape(batch_shape)
 
     @property
     def scale_matrix_(self) -> np.ndarray:
         """The inverse-Wishart scale matrix ``Psi``."""
         return self.scale_cholesky_ @ np.swapaxes(self.scale_cholesky_, -1, -2)
 
+    def _flat(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        d = self.n_dims
+        return (
+            self.mean_.reshape(-1, d),
+            self.kappa_.reshape(-1),
+            self.dof_.reshape(-1),
+            self.scale_cholesky_.reshape(-1, d, d),
+        )
+
     def update(self, index: Index, z: np.ndarray) -> None:
-        """Add observation ``z[i]`` at batch position ``index[...][i]`` (distinct positions)."""
-        mean, kappa = self.mean_[index], self.kappa_[index]
-        low = self.scale_cholesky_[index]
-        cholesky_update(low, np.sqrt(kappa / (kappa + 1.0))[:, None] * (z - mean))
-        self.scale_cholesky_[index] = low
-        self.mean_[index] = mean + (z - mean) / (kappa + 1.0)[:, None]
-        self.kappa_[index] = kappa + 1.0
-        self.dof_[index] += 1.0
+        """Add observation ``z[i]`` at batch position ``index[...][i]`` (distinct positions).
+
+        Uses the sequential form ``kappa' = kappa + 1``, ``dof' = dof + 1``,
+        ``mean' = mean + (z - mean) / kappa'`` and
+        ``Psi' = Psi + kappa / kappa' (z - mean)(z - mean)^T`` (a rank-one Cholesky update).
+        """
+        positions = np.ascontiguousarray(self._ids[index]).reshape(-1)
+        z = np.ascontiguousarray(z, dtype=float).reshape(-1, self.n_dims)
+        _niw_update_kernel(*self._flat(), positions, z)
 
     def sample_mean(self, index: Index, rng: BatchRandom) -> np.ndarray:
         """Draw the mean of ``Z`` at the gathered positions ``index`` from its Student-t marginal.
 
         ``mu ~ t_{dof - d + 1}(mean, Psi / (kappa (dof - d + 1)))``, drawn as
-        ``mean + L z / sqrt(kappa g)`` with ``g ~ chi^2_{dof - d + 1}``.
+        ``mean + L z / sqrt(kappa g)`` with ``g ~ chi^2_{dof - d + 1}``. The leading axis of the
+        gathered positions is the replicate axis of ``rng``.
         """
-        mean = self.mean_[index]
-        batch = mean.shape[:-1]
-        df = self.dof_[index] - self.n_dims + 1.0
-        chi2 = 2.0 * rng.standard_gamma(0.5 * df)
-        z = rng.standard_normal(int(np.prod(batch[1:], dtype=int)) * self.n_dims).reshape(mean.shape)
-        offset = np.einsum("...ij,...j->...i", self.scale_cholesky_[index], z)
-        return mean + offset / np.sqrt(self.kappa_[index] * chi2)[..., None]
+        positions = np.ascontiguousarray(self._ids[index])
+        batch = positions.shape
+        positions = positions.reshape(batch[0], -1)
+        chi2 = 2.0 * rng.standard_gamma(
+            0.5 * (self.dof_.reshape(-1)[positions] - self.n_dims + 1.0)
+        )
+        normals = rng.standard_normal(positions.shape[1] * self.n_dims).reshape(
+            *positions.shape, self.n_dims
+        )
+        mean, kappa, _, low = self._flat()
+        out = np.empty_like(normals)
+        _niw_mean_draw_kernel(mean, kappa, low, positions, normals, chi2, out)
+        return out.reshape(*batch, self.n_dims)
+
+
+@numba.njit(cache=True)
+def _niw_update_kernel(mean, kappa, dof, low, positions, z):  # pragma: no cover - compiled
+    work = np.empty(mean.shape[1])
+    for i in range(positions.shape[0]):
+        b = positions[i]
+        k = kappa[b]
+        scale = np.sqrt(k / (k + 1.0))
+        for j in range(mean.shape[1]):
+            deviation = z[i, j] - mean[b, j]
+            work[j] = scale * deviation
+            mean[b, j] += deviation / (k + 1.0)
+        cholesky_update_one(low[b], work)
+        kappa[b] = k + 1.0
+        dof[b] += 1.0
+
+
+@numba.njit(cache=True)
+def _niw_mean_draw_kernel(
+    mean, kappa, low, positions, normals, chi2, out
+):  # pragma: no cover - compiled
+    d = mean.shape[1]
+    for r in range(positions.shape[0]):
+        for a in range(positions.shape[1]):
+            b = positions[r, a]
+            scale = 1.0 / np.sqrt(kappa[b] * chi2[r, a])
+            for i in range(d):
+                value = 0.0
+                for j in range(i + 1):
+                    value += low[b, i, j] * normals[r, a, j]
+                out[r, a, i] = mean[b, i] + scale * value

@@ -18,12 +18,25 @@ import numpy as np
 
 
 def _as_batches(matrices: np.ndarray, vectors: np.ndarray | None = None):
+    """Flatten the batch axes (broadcasting matrices against vectors) for the kernels."""
     p = matrices.shape[-1]
+    if (
+        vectors is not None
+        and matrices.shape[:-1] == vectors.shape
+        and matrices.dtype == vectors.dtype == np.float64
+        and matrices.flags.c_contiguous
+        and vectors.flags.c_contiguous
+    ):  # the common case, without copies
+        return matrices.shape[:-2], matrices.reshape(-1, p, p), vectors.reshape(-1, p)
     batch = matrices.shape[:-2]
     if vectors is not None:
         batch = np.broadcast_shapes(batch, vectors.shape[:-1])
-        vectors = np.ascontiguousarray(np.broadcast_to(vectors, (*batch, p)), dtype=float).reshape(-1, p)
-    matrices = np.ascontiguousarray(np.broadcast_to(matrices, (*batch, p, p)), dtype=float).reshape(-1, p, p)
+        vectors = np.ascontiguousarray(np.broadcast_to(vectors, (*batch, p)), dtype=float).reshape(
+            -1, p
+        )
+    matrices = np.ascontiguousarray(np.broadcast_to(matrices, (*batch, p, p)), dtype=float).reshape(
+        -1, p, p
+    )
     return batch, matrices, vectors
 
 
@@ -126,20 +139,28 @@ def _cholesky_kernel(a, low):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def _cholesky_update_kernel(low, x):  # pragma: no cover - compiled
-    n, p, _ = low.shape
-    work = np.empty(p)
-    for m in range(n):
-        for i in range(p):
-            work[i] = x[m, i]
-        for k in range(p):
-            diag = low[m, k, k]
-            radius = np.sqrt(diag * diag + work[k] * work[k])
-            cos = radius / diag
-            sin = work[k] / diag
-            low[m, k, k] = radius
-            for i in range(k + 1, p):
-                low[m, i, k] = (low[m, i, k] + sin * work[i]) / cos
-                work[i] = cos * work[i] - sin * low[m, i, k]
+    work = np.empty(low.shape[1])
+    for m in range(low.shape[0]):
+        work[:] = x[m]
+        cholesky_update_one(low[m], work)
+
+
+@numba.njit(cache=True)
+def cholesky_update_one(low, work):  # pragma: no cover - compiled
+    """Rank-one update ``L L^T + w w^T`` of one factor, in place; ``work`` is overwritten.
+
+    A compiled building block for other kernels (call it from ``numba.njit`` code only).
+    """
+    p = low.shape[0]
+    for k in range(p):
+        diag = low[k, k]
+        radius = np.sqrt(diag * diag + work[k] * work[k])
+        cos = radius / diag
+        sin = work[k] / diag
+        low[k, k] = radius
+        for i in range(k + 1, p):
+            low[i, k] = (low[i, k] + sin * work[i]) / cos
+            work[i] = cos * work[i] - sin * low[i, k]
 
 
 @numba.njit(cache=True)

@@ -270,8 +270,10 @@ def build_treatment_model(
 def _as_vector(values: np.ndarray, name: str) -> np.ndarray:
     values = np.asarray(values, dtype=float)
     if values.ndim != 1:
-        raise ValueError(f"`{name}` must be one-dimensional (one value per observation), "
-                         f"got shape {values.shape}")
+        raise ValueError(
+            f"`{name}` must be one-dimensional (one value per observation), "
+            f"got shape {values.shape}"
+        )
     if not np.all(np.isfinite(values)):
         raise ValueError(f"`{name}` must be finite, got NaN or inf")
     return values

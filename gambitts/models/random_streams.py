@@ -32,7 +32,7 @@ class BatchRandom(ABC):
 
     @abstractmethod
     def standard_gamma(self, shape: np.ndarray) -> np.ndarray:
-        """Return ``Gamma(shape, 1)`` draws, one per entry of ``shape`` (leading axis: replicate)."""
+        """Return ``Gamma(shape, 1)`` draws, one per entry of ``shape``."""
 
     def _check_shape(self, shape: np.ndarray) -> np.ndarray:
         shape = np.asarray(shape, dtype=float)
@@ -168,7 +168,7 @@ class ReplicateRandom(BatchRandom):
 
 
 def _child_generator(seed: np.random.SeedSequence, key: int) -> np.random.Generator:
-    """Generator of the ``key``-th child of ``seed``, without spawning from (mutating) it."""
+    """Return the generator of the ``key``-th child of ``seed``, without mutating ``seed``."""
     child = np.random.SeedSequence(seed.entropy, spawn_key=(*seed.spawn_key, key))
     return np.random.default_rng(child)
 

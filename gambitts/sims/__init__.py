@@ -1,0 +1,1 @@
+"""Simulation: context cells, generator database, outcome models, worlds, experiments, runner."""

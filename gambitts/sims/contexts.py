@@ -23,7 +23,9 @@ CELL_LABELS: tuple[str, ...] = tuple(
     f"{loc}/{steps}" for loc, steps in zip(CELL_CURR_LOC, CELL_PREV_STEPS, strict=True)
 )
 #: Names of the columns of :func:`context_features`.
-CONTEXT_FEATURE_NAMES: tuple[str, ...] = ("prev_steps",) + tuple(f"curr_loc[{loc}]" for loc in CURR_LOC)
+CONTEXT_FEATURE_NAMES: tuple[str, ...] = ("prev_steps",) + tuple(
+    f"curr_loc[{loc}]" for loc in CURR_LOC
+)
 
 
 def cell_index(curr_loc: str, prev_steps: int) -> int:

@@ -57,24 +57,32 @@ class AgentSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in AGENT_KINDS:
-            raise ExperimentError(f"agent `kind` must be one of {list(AGENT_KINDS)}, got {self.kind!r}")
+            raise ExperimentError(
+                f"agent `kind` must be one of {list(AGENT_KINDS)}, got {self.kind!r}"
+            )
         if not self.label:
             object.__setattr__(self, "label", self.kind)
         two_stage = self.kind in ("poGAMBITTS", "foGAMBITTS")
         if two_stage and not self.dims:
-            raise ExperimentError(f"agent {self.label!r}: `dims` must name at least one style dimension")
+            raise ExperimentError(
+                f"agent {self.label!r}: `dims` must name at least one style dimension"
+            )
         if not two_stage and (self.dims or self.context_features or self.prompt_indicators):
             raise ExperimentError(
                 f"agent {self.label!r}: `dims`, `context_features` and `prompt_indicators` apply "
                 "only to poGAMBITTS and foGAMBITTS"
             )
-        if self.draws_per_cell is not None and (self.kind != "poGAMBITTS" or self.draws_per_cell < 1):
+        if self.draws_per_cell is not None and (
+            self.kind != "poGAMBITTS" or self.draws_per_cell < 1
+        ):
             raise ExperimentError(
                 f"agent {self.label!r}: `draws_per_cell` must be a positive integer and applies "
                 f"only to poGAMBITTS, got {self.draws_per_cell!r}"
             )
         if self.noise not in ("known", "unknown"):
-            raise ExperimentError(f"agent {self.label!r}: `noise` must be 'known' or 'unknown', got {self.noise!r}")
+            raise ExperimentError(
+                f"agent {self.label!r}: `noise` must be 'known' or 'unknown', got {self.noise!r}"
+            )
 
     def build(self, n_arms: int) -> Agent:
         """Create the agent for ``n_arms`` prompts."""
@@ -130,13 +138,16 @@ class ExperimentSpec:
             raise ExperimentError(f"`n_prompts` must be at least 2, got {self.n_prompts}")
         if not self.noise_levels or any(level not in range(5) for level in self.noise_levels):
             raise ExperimentError(
-                f"`noise_levels` must be a non-empty list of levels 0..4 (sd_0 .. sd_4), got {list(self.noise_levels)}"
+                "`noise_levels` must be a non-empty list of levels 0..4 (sd_0 .. sd_4), "
+                f"got {list(self.noise_levels)}"
             )
         if not self.agents:
             raise ExperimentError(f"experiment {self.name!r} must list at least one agent")
         labels = [agent.label for agent in self.agents]
         if len(set(labels)) != len(labels):
-            raise ExperimentError(f"agent labels must be unique, got {labels}; set `label` to tell them apart")
+            raise ExperimentError(
+                f"agent labels must be unique, got {labels}; set `label` to tell them apart"
+            )
 
     def with_overrides(self, **overrides: Any) -> ExperimentSpec:
         """Return a copy with the given fields replaced (``None`` values are ignored)."""
@@ -144,7 +155,7 @@ class ExperimentSpec:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """The resolved definition as plain data (for files' metadata)."""
+        """Return the resolved definition as plain data (for files' metadata)."""
         return dataclasses.asdict(self)
 
 
@@ -153,7 +164,9 @@ def _checked_keys(mapping: Any, allowed: set[str], where: str) -> dict[str, Any]
         raise ExperimentError(f"{where} must be a mapping, got {type(mapping).__name__}")
     unknown = sorted(set(mapping) - allowed)
     if unknown:
-        raise ExperimentError(f"{where}: unknown key(s) {unknown}; valid keys are {sorted(allowed)}")
+        raise ExperimentError(
+            f"{where}: unknown key(s) {unknown}; valid keys are {sorted(allowed)}"
+        )
     return mapping
 
 

@@ -26,7 +26,11 @@ def _environments() -> dict[str, Any]:
 
 def outcome_model_names() -> list[str]:
     """Names of the outcome models shipped with the package."""
-    return [name for name, spec in _environments().items() if isinstance(spec, dict) and "sd_grid" in spec]
+    return [
+        name
+        for name, spec in _environments().items()
+        if isinstance(spec, dict) and "sd_grid" in spec
+    ]
 
 
 @dataclass(frozen=True)
@@ -68,14 +72,16 @@ class LinearOutcome:
     def context_offset(self) -> np.ndarray:
         """Intercept plus context terms of every context cell, shape ``(n_cells,)``."""
         loc = np.array([self.loc_coefs.get(name, 0.0) for name in CELL_CURR_LOC])
-        return self.intercept + loc + self.prev_steps_coef * np.asarray(CELL_PREV_STEPS, dtype=float)
+        return (
+            self.intercept + loc + self.prev_steps_coef * np.asarray(CELL_PREV_STEPS, dtype=float)
+        )
 
     def expected_reward_table(self, db: PromptDatabase) -> np.ndarray:
         """Exact ``mu(prompt, cell)``: the mean of ``E[Y | Z, x]`` over the cell's database rows."""
         return db.cell_means() @ self.weights(db) + self.context_offset()[None, :]
 
     def noise_grid(self, db: PromptDatabase, n_levels: int = 5) -> np.ndarray:
-        """The paper's 2nd-stage noise levels ``sd_0 .. sd_4`` recomputed on ``db``.
+        """Return the paper's 2nd-stage noise levels ``sd_0 .. sd_4`` recomputed on ``db``.
 
         ``sd_0`` is the mean over all database rows of ``sum_d (Z_d - mean Z_d)^2`` over the
         model's dimensions; the last level is the model's held-out RMSE; the levels between are
@@ -114,7 +120,9 @@ def load_outcome_model(name: str) -> LinearOutcome:
     loc_coefs = {loc: float(v) for loc, v in context.get("curr_loc", {}).items()}
     unknown_locs = set(loc_coefs) - set(CURR_LOC)
     if unknown_locs:
-        raise ValueError(f"outcome model {name!r} has unknown curr_loc levels {sorted(unknown_locs)}")
+        raise ValueError(
+            f"outcome model {name!r} has unknown curr_loc levels {sorted(unknown_locs)}"
+        )
     return LinearOutcome(
         name=name,
         intercept=float(base["intercept"]),

@@ -25,7 +25,9 @@ def check_writable_directory(directory: str | os.PathLike) -> Path:
         with tempfile.NamedTemporaryFile(dir=path, prefix=".gambitts-write-check-"):
             pass
     except OSError as error:
-        raise OSError(f"cannot write to output directory {str(path)!r}: {error.strerror or error}") from None
+        raise OSError(
+            f"cannot write to output directory {str(path)!r}: {error.strerror or error}"
+        ) from None
     return path
 
 
@@ -70,7 +72,7 @@ class RegretSummary:
 
 
 def final_regret_summary(ds: xr.Dataset) -> list[RegretSummary]:
-    """Mean final cumulative regret per (noise level, agent) with a normal 95% interval of the mean."""
+    """Return mean final cumulative regret per (noise level, agent) with a 95% interval."""
     final = ds["regret"].astype(np.float64).sum("t")
     n = final.sizes["replicate"]
     mean = final.mean("replicate")
@@ -89,7 +91,7 @@ def final_regret_summary(ds: xr.Dataset) -> list[RegretSummary]:
 
 
 def format_summary(ds: xr.Dataset) -> str:
-    """A plain-text table of :func:`final_regret_summary`, one row per noise level."""
+    """Return a plain-text table of :func:`final_regret_summary`, a row per noise level."""
     rows = final_regret_summary(ds)
     agents = [str(a) for a in ds["agent"].values]
     width = max(24, *(len(a) + 2 for a in agents))
@@ -101,7 +103,9 @@ def format_summary(ds: xr.Dataset) -> str:
         "-" * len(header),
     ]
     for level, sd in zip(ds["noise_level"].values, ds["noise_sd"].values, strict=True):
-        cells = {r.agent: f"{r.mean:.1f} [{r.low:.1f}, {r.high:.1f}]" for r in rows if r.setting == level}
+        cells = {
+            r.agent: f"{r.mean:.1f} [{r.low:.1f}, {r.high:.1f}]" for r in rows if r.setting == level
+        }
         lines.append(f"{level:<8}{sd:>8.3f}  " + "".join(f"{cells[a]:>{width}}" for a in agents))
     return "\n".join(lines)
 
@@ -122,7 +126,9 @@ def plot_cumulative_regret(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     colours = dict(zip(agents, sns.color_palette("colorblind", len(agents)), strict=True))
     levels = ds["noise_level"].values
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, axes = plt.subplots(1, len(levels), figsize=(3.6 * len(levels), 3.4), sharey=False, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(levels), figsize=(3.6 * len(levels), 3.4), sharey=False, squeeze=False
+    )
     t = ds["t"].values
     for ax, level, sd in zip(axes[0], levels, ds["noise_sd"].values, strict=True):
         for agent in agents:
@@ -134,7 +140,9 @@ def plot_cumulative_regret(ds: xr.Dataset, path: str | os.PathLike) -> Path:
         ax.set_xlabel("round")
     axes[0, 0].set_ylabel("cumulative regret")
     axes[0, -1].legend(loc="upper left", frameon=True)
-    fig.suptitle(f"{ds.attrs.get('experiment', '')}: mean cumulative regret, 95% band, {n} replicates")
+    fig.suptitle(
+        f"{ds.attrs.get('experiment', '')}: mean cumulative regret, 95% band, {n} replicates"
+    )
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)

@@ -30,14 +30,16 @@ _PROGRESS_EVERY = 50
 _WORLD_STREAM, _GENERATOR_STREAM, _AGENT_STREAM = 0, 1, 2
 
 
-def replicate_seeds(seed: int, replicates: Sequence[int], *stream: int) -> list[np.random.SeedSequence]:
+def replicate_seeds(
+    seed: int, replicates: Sequence[int], *stream: int
+) -> list[np.random.SeedSequence]:
     """One :class:`numpy.random.SeedSequence` per replicate for the given stream."""
     return [np.random.SeedSequence(seed, spawn_key=(int(r), *stream)) for r in replicates]
 
 
 @dataclass(frozen=True)
 class Trace:
-    """What one agent did in one world, per replicate and round (arrays ``(n_replicates, horizon)``)."""
+    """What one agent did in one world: arrays ``(n_replicates, horizon)``."""
 
     regret: np.ndarray
     action: np.ndarray
@@ -167,7 +169,9 @@ def run_experiment(
         means = _agent_generator_means(agent_spec, db, arm_prompts, dim_index, seed, replicates)
         for level in spec.noise_levels:
             world = GeneratorWorld(db, outcome, arm_prompts, grid[level])
-            rng = ReplicateRandom(replicate_seeds(seed, replicates, _AGENT_STREAM, _label_key(agent_spec)))
+            rng = ReplicateRandom(
+                replicate_seeds(seed, replicates, _AGENT_STREAM, _label_key(agent_spec))
+            )
             traces[level, agent_spec.label] = simulate(
                 world,
                 agent_spec.build(spec.n_prompts),
@@ -218,13 +222,20 @@ def results_dataset(
 
     def stack(name: str) -> np.ndarray:
         return np.stack(
-            [np.stack([getattr(traces[level, label], name) for label in labels]) for level in levels]
+            [
+                np.stack([getattr(traces[level, label], name) for label in labels])
+                for level in levels
+            ]
         )
 
     dims = ("noise_level", "agent", "replicate", "t")
     return xr.Dataset(
         {
-            "regret": (dims, stack("regret"), {"long_name": "per-round regret, max_a mu(a, x_t) - mu(a_t, x_t)"}),
+            "regret": (
+                dims,
+                stack("regret"),
+                {"long_name": "per-round regret, max_a mu(a, x_t) - mu(a_t, x_t)"},
+            ),
             "action": (dims, stack("action"), {"long_name": "arm played (index into arm_prompt)"}),
             "reward": (dims, stack("reward"), {"long_name": "observed reward"}),
             "optimal_action": (
@@ -233,9 +244,17 @@ def results_dataset(
                 {"long_name": "best arm in the round's context"},
             ),
             "context_cell": (("replicate", "t"), randomness.cells.astype(np.int16)),
-            "noise_sd": ("noise_level", grid[levels], {"long_name": "reward noise standard deviation"}),
+            "noise_sd": (
+                "noise_level",
+                grid[levels],
+                {"long_name": "reward noise standard deviation"},
+            ),
             "arm_prompt": ("arm", [db.prompts[p] for p in world.arm_prompts]),
-            "expected_reward": (("cell", "arm"), world.expected_reward, {"long_name": "mu(arm, cell)"}),
+            "expected_reward": (
+                ("cell", "arm"),
+                world.expected_reward,
+                {"long_name": "mu(arm, cell)"},
+            ),
         },
         coords={
             "noise_level": [f"sd_{level}" for level in levels],

@@ -1,5 +1,4 @@
-"""The generator-mediated world: contexts, generator draws, rewards and regret, for many
-replicates at once.
+"""The generator-mediated world: contexts, generator draws, rewards and regret.
 
 Each round the environment draws a context cell uniformly, the agent picks a prompt (arm), the
 environment delivers a message whose embedding ``Z`` is a uniformly drawn database row of cell
@@ -31,7 +30,9 @@ def select_prompts(db: PromptDatabase, outcome: LinearOutcome, n_arms: int) -> n
         Database prompt indices, from the worst to the best.
     """
     if not 2 <= n_arms <= db.n_prompts:
-        raise ValueError(f"`n_arms` must be between 2 and {db.n_prompts} (the database's prompts), got {n_arms}")
+        raise ValueError(
+            f"`n_arms` must be between 2 and {db.n_prompts} (the database's prompts), got {n_arms}"
+        )
     table = outcome.expected_reward_table(db)
     overall = np.sum(table * db.n_draws, axis=1) / db.n_draws.sum(axis=1)
     ranking = np.argsort(overall, kind="stable")
@@ -72,7 +73,11 @@ class GeneratorWorld:
     """
 
     def __init__(
-        self, db: PromptDatabase, outcome: LinearOutcome, arm_prompts: Sequence[int], noise_sd: float
+        self,
+        db: PromptDatabase,
+        outcome: LinearOutcome,
+        arm_prompts: Sequence[int],
+        noise_sd: float,
     ) -> None:
         if not noise_sd >= 0:
             raise ValueError(f"`noise_sd` must be non-negative, got {noise_sd}")
@@ -84,6 +89,7 @@ class GeneratorWorld:
         # The arms' database rows, flattened to (arm, cell, draw) -> row, for fast gathers.
         self._rows = np.nan_to_num(db.z[self.arm_prompts]).reshape(-1, db.n_dims)
         self._row_reward = self._rows @ outcome.weights(db)
+        self._rows_by_dims: dict[tuple[int, ...], np.ndarray] = {}
         self._n_draws = db.n_draws[self.arm_prompts].astype(float)  # (arm, cell)
         #: Exact expected reward of each (cell, arm), shape (n_cells, n_arms).
         self.expected_reward = outcome.expected_reward_table(db)[self.arm_prompts].T
@@ -112,7 +118,9 @@ class GeneratorWorld:
             noise[row] = rng.standard_normal(horizon)
         return WorldRandomness(cells, draw_uniform, noise)
 
-    def deliver(self, cells: np.ndarray, actions: np.ndarray, draw_uniform: np.ndarray) -> np.ndarray:
+    def deliver(
+        self, cells: np.ndarray, actions: np.ndarray, draw_uniform: np.ndarray
+    ) -> np.ndarray:
         """Pick the delivered message of each replicate: a row of its (arm, cell) in the database.
 
         Returns
@@ -124,9 +132,13 @@ class GeneratorWorld:
         return (actions * N_CELLS + cells) * self.db.max_draws + draw
 
     def embedding(self, rows: np.ndarray, dim_index: np.ndarray | None = None) -> np.ndarray:
-        """The delivered messages' ``Z`` (optionally only the dimensions ``dim_index``)."""
-        z = self._rows[rows]
-        return z if dim_index is None else z[:, dim_index]
+        """Return the delivered messages' ``Z`` (optionally only the dimensions ``dim_index``)."""
+        if dim_index is None:
+            return self._rows[rows]
+        key = tuple(int(i) for i in dim_index)
+        if key not in self._rows_by_dims:
+            self._rows_by_dims[key] = np.ascontiguousarray(self._rows[:, list(key)])
+        return self._rows_by_dims[key][rows]
 
     def mean_reward(self, rows: np.ndarray, cells: np.ndarray) -> np.ndarray:
         """``f(Z, x)`` of the delivered messages: the reward before noise."""

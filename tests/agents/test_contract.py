@@ -73,7 +73,11 @@ def test_learned_state_is_finite(make_agent):
     _play(agent, seed=3)
     for name, value in vars(agent).items():
         if name.endswith("_"):
-            arrays = [v for v in vars(value).values() if isinstance(v, np.ndarray)] if hasattr(value, "__dict__") else [value]
+            arrays = (
+                [v for v in vars(value).values() if isinstance(v, np.ndarray)]
+                if hasattr(value, "__dict__")
+                else [value]
+            )
             assert all(np.all(np.isfinite(a)) for a in arrays if a.dtype.kind == "f"), name
 
 

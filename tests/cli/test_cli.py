@@ -17,8 +17,17 @@ def _run(*args: str):
 
 def test_simulate_writes_results_a_figure_and_a_summary(tmp_path):
     result = _run(
-        "simulate", "--experiment", "var_decomp_linear", "--replicates", "3", "--horizon", "15",
-        "--seed", "5", "--out", str(tmp_path),
+        "simulate",
+        "--experiment",
+        "var_decomp_linear",
+        "--replicates",
+        "3",
+        "--horizon",
+        "15",
+        "--seed",
+        "5",
+        "--out",
+        str(tmp_path),
     )
     assert result.exit_code == 0, result.output
     assert "Final cumulative regret at T=15" in result.output
@@ -33,9 +42,18 @@ def test_simulate_writes_results_a_figure_and_a_summary(tmp_path):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--experiment", "nope"], "unknown experiment 'nope'; choose one of ['var_decomp_linear']"),
-        (["--experiment", "var_decomp_linear", "--replicates", "0"], "must be a positive integer, got 0"),
-        (["--experiment", "var_decomp_linear", "--horizon", "-3"], "must be a positive integer, got -3"),
+        (
+            ["--experiment", "nope"],
+            "unknown experiment 'nope'; choose one of ['var_decomp_linear']",
+        ),
+        (
+            ["--experiment", "var_decomp_linear", "--replicates", "0"],
+            "must be a positive integer, got 0",
+        ),
+        (
+            ["--experiment", "var_decomp_linear", "--horizon", "-3"],
+            "must be a positive integer, got -3",
+        ),
         (["--experiment", "var_decomp_linear", "--prompt-db", "missing.csv"], "missing.csv"),
     ],
     ids=["unknown-experiment", "zero-replicates", "negative-horizon", "missing-db"],
@@ -96,8 +114,18 @@ def test_simulate_runs_on_a_users_long_format_database(tmp_path, standin_db):
     path = tmp_path / "mine.csv"
     pd.concat(rows).to_csv(path, index=False)
     result = _run(
-        "simulate", "--experiment", "var_decomp_linear", "--replicates", "2", "--horizon", "5",
-        "--prompt-db", str(path), "--out", str(tmp_path / "out"), "--no-plot",
+        "simulate",
+        "--experiment",
+        "var_decomp_linear",
+        "--replicates",
+        "2",
+        "--horizon",
+        "5",
+        "--prompt-db",
+        str(path),
+        "--out",
+        str(tmp_path / "out"),
+        "--no-plot",
     )
     assert result.exit_code == 0, result.output
     with xr.open_dataset(tmp_path / "out" / "var_decomp_linear.nc", engine="h5netcdf") as ds:

@@ -88,11 +88,7 @@ def _niw_batch(
     z_bar = z.mean(axis=0)
     centred = z - z_bar
     deviation = z_bar - m0
-    psi = (
-        psi0
-        + centred.T @ centred
-        + kappa0 * n / (kappa0 + n) * np.outer(deviation, deviation)
-    )
+    psi = psi0 + centred.T @ centred + kappa0 * n / (kappa0 + n) * np.outer(deviation, deviation)
     return (kappa0 * m0 + n * z_bar) / (kappa0 + n), kappa0 + n, dof0 + n, psi
 
 
@@ -128,12 +124,21 @@ def test_normal_inverse_gamma_sequential_updates_equal_batch_formulas(rng):
     "prior",
     [
         LinearPrior(
-            coef_mean=0.5, coef_precision=2.0, intercept_mean=3.0, intercept_precision=0.1,
-            noise="known", noise_variance=2.5,
+            coef_mean=0.5,
+            coef_precision=2.0,
+            intercept_mean=3.0,
+            intercept_precision=0.1,
+            noise="known",
+            noise_variance=2.5,
         ),
         LinearPrior(
-            coef_mean=-0.5, coef_precision=0.5, intercept_mean=4.0, intercept_precision=0.2,
-            noise="unknown", noise_shape=2.0, noise_scale=3.0,
+            coef_mean=-0.5,
+            coef_precision=0.5,
+            intercept_mean=4.0,
+            intercept_precision=0.2,
+            noise="unknown",
+            noise_shape=2.0,
+            noise_scale=3.0,
         ),
     ],
     ids=["known-noise", "unknown-noise"],
@@ -142,11 +147,17 @@ def test_linear_regression_sequential_updates_equal_batch_formulas(rng, prior):
     n_replicates, n_features, n_rounds = 3, 4, 30
     posterior = BayesianLinearRegression(n_replicates, n_features, prior)
     x = np.concatenate(
-        [rng.normal(size=(n_rounds, n_replicates, n_features - 1)),
-         np.ones((n_rounds, n_replicates, 1))],
+        [
+            rng.normal(size=(n_rounds, n_replicates, n_features - 1)),
+            np.ones((n_rounds, n_replicates, 1)),
+        ],
         axis=-1,
     )
-    y = x[..., :-1] @ np.array([1.0, -2.0, 0.5]) + 4.0 + rng.normal(0, 1.5, (n_rounds, n_replicates))
+    y = (
+        x[..., :-1] @ np.array([1.0, -2.0, 0.5])
+        + 4.0
+        + rng.normal(0, 1.5, (n_rounds, n_replicates))
+    )
     # Replicate 2 skips every third round, through the `rows` argument.
     seen = np.ones((n_rounds, n_replicates), dtype=bool)
     for t in range(n_rounds):
@@ -229,8 +240,14 @@ def test_normal_inverse_gamma_thompson_draws_follow_the_posterior(rng):
 @pytest.mark.parametrize("noise", ["known", "unknown"])
 def test_linear_regression_thompson_draws_follow_the_posterior(rng, noise):
     prior = LinearPrior(
-        coef_mean=0.5, coef_precision=2.0, intercept_mean=3.0, intercept_precision=0.1,
-        noise=noise, noise_variance=2.5, noise_shape=2.0, noise_scale=3.0,
+        coef_mean=0.5,
+        coef_precision=2.0,
+        intercept_mean=3.0,
+        intercept_precision=0.1,
+        noise=noise,
+        noise_variance=2.5,
+        noise_shape=2.0,
+        noise_scale=3.0,
     )
     n_features, n = 3, 15
     posterior = BayesianLinearRegression(N_DRAWS, n_features, prior)

@@ -103,9 +103,7 @@ def _mismatches(posterior: xr.Dataset, exact: Moments) -> list[str]:
     return problems
 
 
-def _assert_equivalent(
-    posterior: xr.Dataset, exact: Moments, wrong: dict[str, Moments]
-) -> None:
+def _assert_equivalent(posterior: xr.Dataset, exact: Moments, wrong: dict[str, Moments]) -> None:
     problems = _mismatches(posterior, exact)
     assert not problems, "NUTS disagrees with the exact posterior:\n" + "\n".join(problems)
     caught = {bug: bool(_mismatches(posterior, moments)) for bug, moments in wrong.items()}
@@ -116,7 +114,10 @@ def _inverse_gamma_moments(shape: np.ndarray, scale: np.ndarray) -> Moments:
     """Moments of ``sigma2 ~ InverseGamma(shape, scale)``: its mean, and ``log(sigma2)``'s."""
     return {
         "sigma2": (scale / (shape - 1.0), None),
-        "log_sigma2": (np.log(scale) - special.digamma(shape), np.sqrt(special.polygamma(1, shape))),
+        "log_sigma2": (
+            np.log(scale) - special.digamma(shape),
+            np.sqrt(special.polygamma(1, shape)),
+        ),
     }
 
 
@@ -174,12 +175,20 @@ def test_arm_reward_model_posterior_is_normal_inverse_gamma():
 # ----------------------------------------------------------------------------------------------
 
 LINEAR_PRIOR = LinearPrior(
-    coef_mean=0.5, coef_precision=4.0, intercept_mean=3.0, intercept_precision=0.5,
-    noise="known", noise_variance=1.0, noise_shape=3.0, noise_scale=4.0,
+    coef_mean=0.5,
+    coef_precision=4.0,
+    intercept_mean=3.0,
+    intercept_precision=0.5,
+    noise="known",
+    noise_variance=1.0,
+    noise_shape=3.0,
+    noise_scale=4.0,
 )
 
 
-def _linear_data(rng: np.random.Generator, n: int, noise_sd: float) -> tuple[np.ndarray, np.ndarray]:
+def _linear_data(
+    rng: np.random.Generator, n: int, noise_sd: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Features ``[z0, z1, 1]`` (the intercept last, as TwoStageAgent.features) and rewards."""
     features = np.c_[rng.normal(size=(n, 2)), np.ones(n)]
     rewards = features @ np.array([2.0, -1.0, 1.0]) + rng.normal(0.0, noise_sd, size=n)
@@ -223,8 +232,10 @@ def test_outcome_model_known_noise_posterior_is_bayesian_linear_regression():
             "coef mean 0": exact(coef_mean=0.0),
             "intercept prior ignored": exact(intercept_precision=1e-9),
             "intercept first": exact(
-                coef_mean=prior.intercept_mean, coef_precision=prior.intercept_precision,
-                intercept_mean=prior.coef_mean, intercept_precision=prior.coef_precision,
+                coef_mean=prior.intercept_mean,
+                coef_precision=prior.intercept_precision,
+                intercept_mean=prior.coef_mean,
+                intercept_precision=prior.coef_precision,
             ),
         },
     )
@@ -320,7 +331,10 @@ BuildCase = Callable[[], pm.Model]
             ["sigma2", "mu"],
             ["y"],
             {
-                "arms": ("obs",), "rewards": ("obs",), "sigma2": ("arm",), "mu": ("arm",),
+                "arms": ("obs",),
+                "rewards": ("obs",),
+                "sigma2": ("arm",),
+                "mu": ("arm",),
                 "y": ("obs",),
             },
         ),
@@ -329,20 +343,28 @@ BuildCase = Callable[[], pm.Model]
             ["beta"],
             ["y"],
             {
-                "features": ("obs", "feature"), "rewards": ("obs",), "beta": ("feature",),
-                "expected_reward": ("obs",), "y": ("obs",),
+                "features": ("obs", "feature"),
+                "rewards": ("obs",),
+                "beta": ("feature",),
+                "expected_reward": ("obs",),
+                "y": ("obs",),
             },
         ),
         (
             lambda: build_outcome_model(
-                np.c_[np.eye(3)[:, :2], np.ones(3)], [1.0, 2.0, 3.0],
+                np.c_[np.eye(3)[:, :2], np.ones(3)],
+                [1.0, 2.0, 3.0],
                 prior=LinearPrior(noise="unknown"),
             ),
             ["sigma2", "beta"],
             ["y"],
             {
-                "features": ("obs", "feature"), "rewards": ("obs",), "sigma2": (),
-                "beta": ("feature",), "expected_reward": ("obs",), "y": ("obs",),
+                "features": ("obs", "feature"),
+                "rewards": ("obs",),
+                "sigma2": (),
+                "beta": ("feature",),
+                "expected_reward": ("obs",),
+                "y": ("obs",),
             },
         ),
         (
@@ -350,9 +372,13 @@ BuildCase = Callable[[], pm.Model]
             ["Lambda_chi2", "Lambda_normal", "mu"],
             ["z"],
             {
-                "treatments": ("obs", "dim"), "Lambda_chi2": ("dim",),
-                "Lambda_normal": ("dim_pair",), "Lambda": ("dim", "dim_col"),
-                "Sigma": ("dim", "dim_col"), "mu": ("dim",), "z": ("obs", "dim"),
+                "treatments": ("obs", "dim"),
+                "Lambda_chi2": ("dim",),
+                "Lambda_normal": ("dim_pair",),
+                "Lambda": ("dim", "dim_col"),
+                "Sigma": ("dim", "dim_col"),
+                "mu": ("dim",),
+                "z": ("obs", "dim"),
             },
         ),
     ],
@@ -420,8 +446,16 @@ def test_outcome_model_data_can_be_replaced():
         ),
     ],
     ids=[
-        "arm-out-of-range", "arms-length", "n-arms", "nan-reward", "features-rows",
-        "no-intercept", "feature-names", "z-1d", "dim-names", "dof",
+        "arm-out-of-range",
+        "arms-length",
+        "n-arms",
+        "nan-reward",
+        "features-rows",
+        "no-intercept",
+        "feature-names",
+        "z-1d",
+        "dim-names",
+        "dof",
     ],
 )
 def test_builders_reject_bad_input(build, match):

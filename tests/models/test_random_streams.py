@@ -43,7 +43,9 @@ def test_each_replicate_gets_its_own_numbers_whatever_the_batch(rng):
     whole = ReplicateRandom(seeds, capacity=16)
     part = ReplicateRandom(seeds[5:], capacity=64)
     for _ in range(200):
-        np.testing.assert_array_equal(whole.standard_gamma(shapes)[5:], part.standard_gamma(shapes[5:]))
+        np.testing.assert_array_equal(
+            whole.standard_gamma(shapes)[5:], part.standard_gamma(shapes[5:])
+        )
         np.testing.assert_array_equal(whole.standard_normal(3)[5:], part.standard_normal(3))
 
 

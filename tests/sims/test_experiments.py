@@ -27,7 +27,12 @@ VALID = {
 def test_var_decomp_linear_has_the_papers_defaults():
     spec = load_experiment("var_decomp_linear")
     assert "var_decomp_linear" in experiment_names()
-    assert (spec.replicates, spec.horizon, spec.n_prompts, spec.noise_levels) == (250, 1000, 5, (0, 1, 2, 3, 4))
+    assert (spec.replicates, spec.horizon, spec.n_prompts, spec.noise_levels) == (
+        250,
+        1000,
+        5,
+        (0, 1, 2, 3, 4),
+    )
     assert [a.kind for a in spec.agents] == ["StdTS", "poGAMBITTS", "foGAMBITTS"]
     po = spec.agents[1]
     assert po.dims == ("optimism", "formality", "severity") and po.draws_per_cell == 500
@@ -38,10 +43,18 @@ def test_agent_specs_build_the_right_agents():
     assert isinstance(AgentSpec("StdTS").build(5), StdTS)
     contextual = AgentSpec("StdTS:Contextual").build(5)
     assert contextual.contextual and contextual.name == "StdTS:Contextual"
-    po = AgentSpec("poGAMBITTS", dims=("optimism",), context_features=True, prompt_indicators=True).build(5)
+    po = AgentSpec(
+        "poGAMBITTS", dims=("optimism",), context_features=True, prompt_indicators=True
+    ).build(5)
     assert isinstance(po, PoGAMBITTS) and po.n_features == 1 + 4 + 4 + 1
-    fo = AgentSpec("foGAMBITTS", label="fo (unknown noise)", dims=("a", "b"), noise="unknown").build(3)
-    assert isinstance(fo, FoGAMBITTS) and fo.prior.noise == "unknown" and fo.name == "fo (unknown noise)"
+    fo = AgentSpec(
+        "foGAMBITTS", label="fo (unknown noise)", dims=("a", "b"), noise="unknown"
+    ).build(3)
+    assert (
+        isinstance(fo, FoGAMBITTS)
+        and fo.prior.noise == "unknown"
+        and fo.name == "fo (unknown noise)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -54,9 +67,15 @@ def test_agent_specs_build_the_right_agents():
         ({"agents": []}, "must list at least one agent"),
         ({"agents": [{"kind": "UCB"}]}, "agent `kind` must be one of"),
         ({"agents": [{"kind": "poGAMBITTS"}]}, "`dims` must name at least one style dimension"),
-        ({"agents": [{"kind": "StdTS", "dims": ["optimism"]}]}, "apply only to poGAMBITTS and foGAMBITTS"),
+        (
+            {"agents": [{"kind": "StdTS", "dims": ["optimism"]}]},
+            "apply only to poGAMBITTS and foGAMBITTS",
+        ),
         ({"agents": [{"kind": "StdTS"}, {"kind": "StdTS"}]}, "agent labels must be unique"),
-        ({"agents": [{"kind": "StdTS", "colour": "red"}]}, r"agent 1: unknown key\(s\) \['colour'\]"),
+        (
+            {"agents": [{"kind": "StdTS", "colour": "red"}]},
+            r"agent 1: unknown key\(s\) \['colour'\]",
+        ),
     ],
     ids=lambda x: str(x)[:30],
 )

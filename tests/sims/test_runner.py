@@ -18,7 +18,9 @@ from gambitts.sims.world import select_prompts
 
 @pytest.fixture(scope="module")
 def short_spec():
-    return load_experiment("var_decomp_linear").with_overrides(replicates=12, horizon=40, noise_levels=(0, 4))
+    return load_experiment("var_decomp_linear").with_overrides(
+        replicates=12, horizon=40, noise_levels=(0, 4)
+    )
 
 
 def test_a_replicates_trajectory_does_not_depend_on_the_batch(standin_db, short_spec):
@@ -45,7 +47,11 @@ def test_results_dataset_explains_itself(standin_db, short_spec, tmp_path):
     assert ds["optimal_action"].dims == ("replicate", "t")
     assert ds.attrs["seed"] == 7 and ds.attrs["gambitts_version"] == __version__
     config = json.loads(ds.attrs["config"])
-    assert config["replicates"] == 12 and config["horizon"] == 40 and config["outcome_model"] == "linear_3d"
+    assert (
+        config["replicates"] == 12
+        and config["horizon"] == 40
+        and config["outcome_model"] == "linear_3d"
+    )
     # Regret is the expected-reward gap of the played arm in the round's context.
     gap = ds["expected_reward"].max("arm") - ds["expected_reward"]
     cell = ds["context_cell"].values
@@ -77,7 +83,9 @@ def test_summary_table_reports_mean_and_interval(standin_db, short_spec):
     row = next(r for r in rows if r.setting == "sd_0" and r.agent == "poGAMBITTS")
     assert row.mean == pytest.approx(final.mean(), rel=1e-6)
     half = 1.96 * final.std(ddof=1) / np.sqrt(len(final))
-    assert (row.low, row.high) == pytest.approx((final.mean() - half, final.mean() + half), rel=1e-6)
+    assert (row.low, row.high) == pytest.approx(
+        (final.mean() - half, final.mean() + half), rel=1e-6
+    )
     text = format_summary(ds)
     assert "poGAMBITTS" in text and f"{row.mean:.1f} [{row.low:.1f}, {row.high:.1f}]" in text
 

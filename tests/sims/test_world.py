@@ -22,7 +22,9 @@ def test_expected_reward_table_is_the_mean_reward_over_each_cells_rows(standin_d
     coefs = np.array([0.3523208653783577, -0.4994438905907694, -0.15796340012230414])
     for prompt, cell in [(0, 0), (17, 5), (39, 11)]:
         rows = standin_db.z[prompt, cell, : standin_db.n_draws[prompt, cell]][:, dims]
-        assert table[prompt, cell] == pytest.approx(82.83602093916572 + np.mean(rows @ coefs), rel=1e-12)
+        assert table[prompt, cell] == pytest.approx(
+            82.83602093916572 + np.mean(rows @ coefs), rel=1e-12
+        )
 
 
 def test_context_terms_of_linear_3d_context():
@@ -44,11 +46,15 @@ def test_noise_grid_follows_the_papers_rule(standin_db, linear_3d):
     assert grid[-1] == pytest.approx(24.571185700716555)
     np.testing.assert_allclose(np.diff(grid), (grid[-1] - grid[0]) / 4)
     # The stand-in is calibrated so that sd_0 is close to the paper's (0.7098 within 10%).
-    assert total_squared_deviation(standin_db, linear_3d.dims) == pytest.approx(0.7097845902500587, rel=0.1)
+    assert total_squared_deviation(standin_db, linear_3d.dims) == pytest.approx(
+        0.7097845902500587, rel=0.1
+    )
 
 
 def test_unknown_or_unavailable_outcome_models_are_clear_errors():
-    assert {"linear_1d", "linear_3d", "linear_3d_context", "linear_full"} <= set(outcome_model_names())
+    assert {"linear_1d", "linear_3d", "linear_3d_context", "linear_full"} <= set(
+        outcome_model_names()
+    )
     with pytest.raises(ValueError, match="unknown outcome model 'linear_9d'; choose one of"):
         load_outcome_model("linear_9d")
     with pytest.raises(ValueError, match="only linear models are available"):
@@ -79,12 +85,16 @@ def test_delivered_messages_are_uniform_over_the_cells_rows(tiny_prompt_db):
     assert counts.sum() == n  # every delivered row is one of the cell's valid draws
     # Each count is Binomial(n, 1/n_draws): within 5 standard deviations of n / n_draws.
     assert np.all(np.abs(counts - n / n_draws) < 5 * np.sqrt(n / n_draws))
-    np.testing.assert_allclose(world.mean_reward(rows, cells), 82.79491181983309 - 0.13960752325301412 * z[:, 0])
+    np.testing.assert_allclose(
+        world.mean_reward(rows, cells), 82.79491181983309 - 0.13960752325301412 * z[:, 0]
+    )
     np.testing.assert_array_equal(world.embedding(rows, np.array([1])), z[:, [1]])
 
 
 def test_regret_is_zero_for_the_best_arm_and_positive_otherwise(standin_db, linear_3d):
-    world = GeneratorWorld(standin_db, linear_3d, select_prompts(standin_db, linear_3d, 5), noise_sd=0.7)
+    world = GeneratorWorld(
+        standin_db, linear_3d, select_prompts(standin_db, linear_3d, 5), noise_sd=0.7
+    )
     cells = np.arange(N_CELLS)
     np.testing.assert_array_equal(world.regret(cells, world.optimal_arm), 0.0)
     for arm in range(world.n_arms):
