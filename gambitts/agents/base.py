@@ -5,9 +5,38 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Self
 
+import numba
 import numpy as np
 
 from gambitts.models.random_streams import BatchRandom
+
+
+def all_in_range(values: np.ndarray, upper: int) -> bool:
+    """Return whether every entry of an integer array lies in ``[0, upper)``."""
+    if values.dtype.kind not in "iu":
+        return bool(np.all((values >= 0) & (values < upper) & (values == np.floor(values))))
+    return _all_in_range(values.reshape(-1), upper)
+
+
+def all_finite(values: np.ndarray) -> bool:
+    """Return whether every entry of a float array is finite."""
+    return _all_finite(np.ascontiguousarray(values, dtype=float).reshape(-1))
+
+
+@numba.njit(cache=True)
+def _all_in_range(values, upper):  # pragma: no cover - compiled
+    for value in values:
+        if value < 0 or value >= upper:
+            return False
+    return True
+
+
+@numba.njit(cache=True)
+def _all_finite(values):  # pragma: no cover - compiled
+    for value in values:
+        if not np.isfinite(value):
+            return False
+    return True
 
 
 class Agent(ABC):
@@ -87,7 +116,7 @@ class Agent(ABC):
                 f"`cells` must have shape ({self._n_replicates},), one per replicate, "
                 f"got {cells.shape}"
             )
-        if cells.size and (cells.min() < 0 or cells.max() >= self.n_cells):
+        if not all_in_range(cells, self.n_cells):
             raise ValueError(
                 f"`cells` must lie in [0, {self.n_cells}), got values {np.unique(cells)}"
             )
@@ -104,10 +133,10 @@ class Agent(ABC):
                 f"`actions` and `rewards` must have shape {cells.shape}, "
                 f"got {actions.shape} and {rewards.shape}"
             )
-        if actions.size and (actions.min() < 0 or actions.max() >= self.n_arms):
+        if not all_in_range(actions, self.n_arms):
             raise ValueError(
                 f"`actions` must lie in [0, {self.n_arms}), got values {np.unique(actions)}"
             )
-        if not np.all(np.isfinite(rewards)):
+        if not all_finite(rewards):
             raise ValueError("`rewards` must be finite, got NaN or inf")
         return cells, actions, rewards

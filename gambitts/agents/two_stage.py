@@ -15,7 +15,7 @@ from typing import Self
 
 import numpy as np
 
-from gambitts.agents.base import Agent
+from gambitts.agents.base import Agent, all_finite
 from gambitts.models.conjugate import BayesianLinearRegression, NormalInverseWishart
 from gambitts.models.priors import LinearPrior, NormalInverseWishartPrior
 from gambitts.models.random_streams import BatchRandom, as_replicate_random
@@ -129,7 +129,7 @@ class TwoStageAgent(Agent):
                 f"`z` must have shape (n_replicates={self._n_replicates}, n_dims={self.n_dims}), "
                 f"got {z.shape}"
             )
-        if not np.all(np.isfinite(z)):
+        if not all_finite(z):
             raise ValueError("`z` must be finite, got NaN or inf")
         return z
 

@@ -11,7 +11,6 @@ import numba
 import numpy as np
 
 from gambitts.models.linalg import (
-    cholesky_update,
     cholesky_update_one,
     solve_lower,
     solve_lower_transposed,
@@ -148,6 +147,7 @@ class BayesianLinearRegression:
             n_replicates,
             prior.noise_scale + 0.5 * np.sum(self.prior_precision * self.prior_mean**2),
         )
+        self._all_rows = np.arange(n_replicates)
 
     @property
     def known_noise(self) -> bool:
@@ -164,14 +164,18 @@ class BayesianLinearRegression:
         rows : ndarray of int, optional
             Replicates the observations belong to; default all, in order.
         """
-        rows = slice(None) if rows is None else rows
+        rows = self._all_rows if rows is None else np.asarray(rows, dtype=np.int64)
         weight = 1.0 / self.prior.noise_variance if self.known_noise else 1.0
-        low = self.cholesky_[rows]
-        cholesky_update(low, features * np.sqrt(weight))
-        self.cholesky_[rows] = low
-        self.information_[rows] += weight * features * y[:, None]
-        self.n_observations_[rows] += 1
-        self._half_sum_squares[rows] += 0.5 * y**2
+        _linear_update_kernel(
+            self.cholesky_,
+            self.information_,
+            self.n_observations_,
+            self._half_sum_squares,
+            rows,
+            np.ascontiguousarray(features, dtype=float),
+            np.ascontiguousarray(y, dtype=float),
+            weight,
+        )
 
     @property
     def mean_(self) -> np.ndarray:
@@ -205,6 +209,22 @@ class BayesianLinearRegression:
             variance = scale / rng.standard_gamma(self.shape_)
             noise = noise * np.sqrt(variance)[:, None]
         return solve_lower_transposed(self.cholesky_, whitened + noise)
+
+
+@numba.njit(cache=True)
+def _linear_update_kernel(
+    low, information, n_observations, half_sum_squares, rows, features, y, weight
+):  # pragma: no cover - compiled
+    root = np.sqrt(weight)
+    work = np.empty(features.shape[1])
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        for j in range(features.shape[1]):
+            work[j] = root * features[i, j]
+            information[r, j] += weight * features[i, j] * y[i]
+        cholesky_update_one(low[r], work)
+        n_observations[r] += 1
+        half_sum_squares[r] += 0.5 * y[i] * y[i]
 
 
 class NormalInverseWishart:

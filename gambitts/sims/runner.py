@@ -79,12 +79,13 @@ def simulate(
     regret = np.empty((horizon, n_replicates), dtype=np.float32)
     action = np.empty((horizon, n_replicates), dtype=np.int16)
     reward = np.empty((horizon, n_replicates), dtype=np.float32)
+    observed_z = world.embedding_table(dim_index)
     for t in range(horizon):
         cells = randomness.cells[:, t]
         actions = agent.select(cells, rng)
         rows = world.deliver(cells, actions, randomness.draw_uniform[:, t])
         rewards = world.mean_reward(rows, cells) + world.noise_sd * randomness.noise[:, t]
-        agent.update(cells, actions, world.embedding(rows, dim_index), rewards)
+        agent.update(cells, actions, observed_z[rows], rewards)
         regret[t] = world.regret(cells, actions)
         action[t] = actions
         reward[t] = rewards

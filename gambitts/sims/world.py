@@ -89,7 +89,6 @@ class GeneratorWorld:
         # The arms' database rows, flattened to (arm, cell, draw) -> row, for fast gathers.
         self._rows = np.nan_to_num(db.z[self.arm_prompts]).reshape(-1, db.n_dims)
         self._row_reward = self._rows @ outcome.weights(db)
-        self._rows_by_dims: dict[tuple[int, ...], np.ndarray] = {}
         self._n_draws = db.n_draws[self.arm_prompts].astype(float)  # (arm, cell)
         #: Exact expected reward of each (cell, arm), shape (n_cells, n_arms).
         self.expected_reward = outcome.expected_reward_table(db)[self.arm_prompts].T
@@ -131,14 +130,13 @@ class GeneratorWorld:
         draw = (draw_uniform * self._n_draws[actions, cells]).astype(np.int64)
         return (actions * N_CELLS + cells) * self.db.max_draws + draw
 
-    def embedding(self, rows: np.ndarray, dim_index: np.ndarray | None = None) -> np.ndarray:
-        """Return the delivered messages' ``Z`` (optionally only the dimensions ``dim_index``)."""
-        if dim_index is None:
-            return self._rows[rows]
-        key = tuple(int(i) for i in dim_index)
-        if key not in self._rows_by_dims:
-            self._rows_by_dims[key] = np.ascontiguousarray(self._rows[:, list(key)])
-        return self._rows_by_dims[key][rows]
+    def embedding_table(self, dim_index: np.ndarray) -> np.ndarray:
+        """Return ``Z`` restricted to ``dim_index`` for every row, to index with :meth:`deliver`'s rows."""
+        return np.ascontiguousarray(self._rows[:, dim_index])
+
+    def embedding(self, rows: np.ndarray) -> np.ndarray:
+        """Return the delivered messages' ``Z``, shape ``(n_replicates, n_dims)``."""
+        return self._rows[rows]
 
     def mean_reward(self, rows: np.ndarray, cells: np.ndarray) -> np.ndarray:
         """``f(Z, x)`` of the delivered messages: the reward before noise."""

@@ -88,7 +88,7 @@ def test_delivered_messages_are_uniform_over_the_cells_rows(tiny_prompt_db):
     np.testing.assert_allclose(
         world.mean_reward(rows, cells), 82.79491181983309 - 0.13960752325301412 * z[:, 0]
     )
-    np.testing.assert_array_equal(world.embedding(rows, np.array([1])), z[:, [1]])
+    np.testing.assert_array_equal(world.embedding_table(np.array([1]))[rows], z[:, [1]])
 
 
 def test_regret_is_zero_for_the_best_arm_and_positive_otherwise(standin_db, linear_3d):
