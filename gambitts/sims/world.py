@@ -131,7 +131,7 @@ class GeneratorWorld:
         return (actions * N_CELLS + cells) * self.db.max_draws + draw
 
     def embedding_table(self, dim_index: np.ndarray) -> np.ndarray:
-        """Return ``Z`` restricted to ``dim_index`` for every row, to index with :meth:`deliver`'s rows."""
+        """Return ``Z`` of every row restricted to ``dim_index`` (index it with delivered rows)."""
         return np.ascontiguousarray(self._rows[:, dim_index])
 
     def embedding(self, rows: np.ndarray) -> np.ndarray:

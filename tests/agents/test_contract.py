@@ -68,17 +68,25 @@ def test_same_seed_same_actions_other_seed_other_actions(make_agent):
     assert not np.array_equal(first, other)
 
 
+def _posterior_arrays(agent) -> dict[str, np.ndarray]:
+    """Every learned posterior array of an agent, by name."""
+    arrays = {}
+    for stage in ("posterior_", "stage1_", "stage2_"):
+        if not hasattr(agent, stage):
+            continue
+        for name, value in vars(getattr(agent, stage)).items():
+            if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+                arrays[f"{stage}.{name}"] = value
+    return arrays
+
+
 def test_learned_state_is_finite(make_agent):
     agent = make_agent()
     _play(agent, seed=3)
-    for name, value in vars(agent).items():
-        if name.endswith("_"):
-            arrays = (
-                [v for v in vars(value).values() if isinstance(v, np.ndarray)]
-                if hasattr(value, "__dict__")
-                else [value]
-            )
-            assert all(np.all(np.isfinite(a)) for a in arrays if a.dtype.kind == "f"), name
+    arrays = _posterior_arrays(agent)
+    assert arrays, "the agent exposes no posterior arrays"
+    for name, value in arrays.items():
+        assert np.all(np.isfinite(value)), name
 
 
 def test_select_before_reset_says_what_to_call(make_agent):
