@@ -34,15 +34,16 @@ def outcome_model_names() -> list[str]:
 
 
 @dataclass(frozen=True)
-class LinearOutcome:
-    """A linear outcome model ``E[Y | Z, x] = intercept + sum_d coef_d Z_d + context terms``.
+class OutcomeModel:
+    """An outcome model ``E[Y | Z, x] = treatment_effect(Z) + intercept + context terms``.
+
+    Subclasses define :attr:`dims` and :meth:`treatment_effect`; the expected-reward table,
+    context terms and noise grid follow from them.
 
     Attributes
     ----------
     name : str
     intercept : float
-    coefs : dict of str to float
-        Coefficient of each style dimension the model uses.
     loc_coefs : dict of str to float
         Additive effect of each ``curr_loc`` level (zero if absent).
     prev_steps_coef : float
@@ -53,32 +54,37 @@ class LinearOutcome:
 
     name: str
     intercept: float
-    coefs: dict[str, float]
     loc_coefs: dict[str, float]
     prev_steps_coef: float
     rmse: float
 
     @property
-    def dims(self) -> tuple[str, ...]:
-        """Style dimensions the outcome depends on."""
-        return tuple(self.coefs)
+    def dims(self) -> tuple[str, ...]:  # pragma: no cover - abstract
+        """Style dimensions the outcome depends on, in the order :meth:`treatment_effect` takes."""
+        raise NotImplementedError
 
-    def weights(self, db: PromptDatabase) -> np.ndarray:
-        """Coefficients aligned with ``db.dims`` (zero for dimensions the model ignores)."""
-        weights = np.zeros(db.n_dims)
-        weights[db.dim_index(self.dims)] = list(self.coefs.values())
-        return weights
+    def treatment_effect(self, z: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        """Return the part of ``E[Y | Z, x]`` due to ``Z``; ``z`` has shape ``(..., len(dims))``."""
+        raise NotImplementedError
+
+    def row_effects(self, db: PromptDatabase) -> np.ndarray:
+        """Return :meth:`treatment_effect` of every database row, shape (prompt, cell, draw).
+
+        Rows beyond a cell's ``n_draws`` hold 0.
+        """
+        z = np.nan_to_num(db.z[..., db.dim_index(self.dims)])
+        return np.where(db.draw_mask(), self.treatment_effect(z), 0.0)
 
     def context_offset(self) -> np.ndarray:
-        """Intercept plus context terms of every context cell, shape ``(n_cells,)``."""
+        """Return the intercept plus context terms of every context cell, shape ``(n_cells,)``."""
         loc = np.array([self.loc_coefs.get(name, 0.0) for name in CELL_CURR_LOC])
-        return (
-            self.intercept + loc + self.prev_steps_coef * np.asarray(CELL_PREV_STEPS, dtype=float)
-        )
+        steps = np.asarray(CELL_PREV_STEPS, dtype=float)
+        return self.intercept + loc + self.prev_steps_coef * steps
 
     def expected_reward_table(self, db: PromptDatabase) -> np.ndarray:
-        """Exact ``mu(prompt, cell)``: the mean of ``E[Y | Z, x]`` over the cell's database rows."""
-        return db.cell_means() @ self.weights(db) + self.context_offset()[None, :]
+        """Return exact ``mu(prompt, cell)``: the mean of ``E[Y | Z, x]`` over the cell's rows."""
+        effects = self.row_effects(db).sum(axis=2) / db.n_draws
+        return effects + self.context_offset()[None, :]
 
     def noise_grid(self, db: PromptDatabase, n_levels: int = 5) -> np.ndarray:
         """Return the paper's 2nd-stage noise levels ``sd_0 .. sd_4`` recomputed on ``db``.
@@ -91,13 +97,35 @@ class LinearOutcome:
         return np.linspace(sd_0, self.rmse, n_levels)
 
 
+@dataclass(frozen=True)
+class LinearOutcome(OutcomeModel):
+    """A linear outcome model: ``treatment_effect(Z) = sum_d coef_d Z_d``.
+
+    Attributes
+    ----------
+    coefs : dict of str to float
+        Coefficient of each style dimension the model uses.
+    """
+
+    coefs: dict[str, float]
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """Style dimensions the outcome depends on."""
+        return tuple(self.coefs)
+
+    def treatment_effect(self, z: np.ndarray) -> np.ndarray:
+        """Return ``sum_d coef_d Z_d``; ``z`` has shape ``(..., len(dims))``."""
+        return np.einsum("...d,d->...", z, np.array(list(self.coefs.values())))
+
+
 def total_squared_deviation(db: PromptDatabase, dims: tuple[str, ...]) -> float:
     """Mean over all database rows of ``sum_d (Z_d - mean Z_d)^2`` for the dimensions ``dims``."""
     rows = db.z[..., db.dim_index(dims)][db.draw_mask()]
     return float(np.sum(np.mean((rows - rows.mean(axis=0)) ** 2, axis=0)))
 
 
-def load_outcome_model(name: str) -> LinearOutcome:
+def load_outcome_model(name: str) -> OutcomeModel:
     """Return the shipped outcome model ``name`` (e.g. ``"linear_3d"``).
 
     Raises

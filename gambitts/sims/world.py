@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from gambitts.sims.contexts import N_CELLS
-from gambitts.sims.outcomes import LinearOutcome
+from gambitts.sims.outcomes import OutcomeModel
 from gambitts.sims.promptdb import PromptDatabase
 
 
-def select_prompts(db: PromptDatabase, outcome: LinearOutcome, n_arms: int) -> np.ndarray:
+def select_prompts(db: PromptDatabase, outcome: OutcomeModel, n_arms: int) -> np.ndarray:
     """Pick ``n_arms`` prompts the paper's way.
 
     Rank all prompts by their mean expected reward over all cells and draws, then take the
@@ -65,7 +65,7 @@ class GeneratorWorld:
     Parameters
     ----------
     db : PromptDatabase
-    outcome : LinearOutcome
+    outcome : OutcomeModel
     arm_prompts : array_like of int, shape (n_arms,)
         Database prompt index of each arm.
     noise_sd : float
@@ -75,7 +75,7 @@ class GeneratorWorld:
     def __init__(
         self,
         db: PromptDatabase,
-        outcome: LinearOutcome,
+        outcome: OutcomeModel,
         arm_prompts: Sequence[int],
         noise_sd: float,
     ) -> None:
@@ -88,7 +88,7 @@ class GeneratorWorld:
         self._offset = outcome.context_offset()
         # The arms' database rows, flattened to (arm, cell, draw) -> row, for fast gathers.
         self._rows = np.nan_to_num(db.z[self.arm_prompts]).reshape(-1, db.n_dims)
-        self._row_reward = self._rows @ outcome.weights(db)
+        self._row_reward = outcome.row_effects(db)[self.arm_prompts].reshape(-1)
         self._n_draws = db.n_draws[self.arm_prompts].astype(float)  # (arm, cell)
         #: Exact expected reward of each (cell, arm), shape (n_cells, n_arms).
         self.expected_reward = outcome.expected_reward_table(db)[self.arm_prompts].T
