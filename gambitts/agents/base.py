@@ -58,6 +58,8 @@ class Agent(ABC):
     name: str = "agent"
     #: Whether :meth:`reset` needs ``generator_means`` (cell means of generator draws).
     uses_generator: bool = False
+    #: Whether :meth:`reset` needs ``generator_draws`` (a sample of draws per cell).
+    uses_generator_draws: bool = False
 
     def __init__(self, n_arms: int, n_cells: int) -> None:
         if n_arms < 2:
@@ -68,8 +70,24 @@ class Agent(ABC):
         self.n_cells = n_cells
 
     @abstractmethod
-    def reset(self, n_replicates: int, generator_means: np.ndarray | None = None) -> Self:
-        """Start from the prior for ``n_replicates`` replicates."""
+    def reset(
+        self,
+        n_replicates: int,
+        generator_means: np.ndarray | None = None,
+        generator_draws: np.ndarray | None = None,
+    ) -> Self:
+        """Start from the prior for ``n_replicates`` replicates.
+
+        Parameters
+        ----------
+        n_replicates : int
+        generator_means : ndarray, shape (n_replicates, n_cells, n_arms, n_dims), optional
+            Mean of the agent's generator draws per (cell, prompt), for agents with
+            ``uses_generator``.
+        generator_draws : ndarray, shape (n_replicates, n_cells, n_arms, n_draws, n_dims), optional
+            A sample of generator draws per (cell, prompt), for agents with
+            ``uses_generator_draws``.
+        """
 
     @abstractmethod
     def select(self, cells: np.ndarray, rng: BatchRandom) -> np.ndarray:

@@ -46,8 +46,13 @@ class StdTS(Agent):
         self.prior = prior or NormalInverseGammaPrior()
         self.name = "StdTS:Contextual" if contextual else "StdTS"
 
-    def reset(self, n_replicates: int, generator_means: np.ndarray | None = None) -> Self:
-        """Start from the prior; ``generator_means`` is ignored (StdTS does not use Z)."""
+    def reset(
+        self,
+        n_replicates: int,
+        generator_means: np.ndarray | None = None,
+        generator_draws: np.ndarray | None = None,
+    ) -> Self:
+        """Start from the prior; the generator arguments are ignored (StdTS does not use Z)."""
         cells = self.n_cells if self.contextual else 1
         self._n_replicates = n_replicates
         self.posterior_ = NormalInverseGamma((n_replicates, cells, self.n_arms), self.prior)

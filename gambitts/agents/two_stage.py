@@ -150,7 +150,12 @@ class PoGAMBITTS(TwoStageAgent):
     name = "poGAMBITTS"
     uses_generator = True
 
-    def reset(self, n_replicates: int, generator_means: np.ndarray | None = None) -> Self:
+    def reset(
+        self,
+        n_replicates: int,
+        generator_means: np.ndarray | None = None,
+        generator_draws: np.ndarray | None = None,
+    ) -> Self:
         """Start stage 2 from the prior and take stage 1 from ``generator_means``.
 
         Parameters
@@ -239,8 +244,13 @@ class FoGAMBITTS(TwoStageAgent):
         )
         self.treatment_prior = treatment_prior or NormalInverseWishartPrior()
 
-    def reset(self, n_replicates: int, generator_means: np.ndarray | None = None) -> Self:
-        """Start both stages from their priors; ``generator_means`` is ignored."""
+    def reset(
+        self,
+        n_replicates: int,
+        generator_means: np.ndarray | None = None,
+        generator_draws: np.ndarray | None = None,
+    ) -> Self:
+        """Start both stages from their priors; the generator arguments are ignored."""
         self._reset_stage2(n_replicates)
         self.stage1_ = NormalInverseWishart(
             (n_replicates, self.n_cells, self.n_arms), self.n_dims, self.treatment_prior

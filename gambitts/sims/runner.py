@@ -54,6 +54,7 @@ def simulate(
     *,
     dim_index: np.ndarray,
     generator_means: np.ndarray | None = None,
+    generator_draws: np.ndarray | None = None,
     progress: ProgressCallback | None = None,
 ) -> Trace:
     """Run ``agent`` in ``world`` for every replicate of ``randomness``, all in lockstep.
@@ -69,13 +70,13 @@ def simulate(
         The agent's random streams.
     dim_index : ndarray of int
         Database dimensions the agent observes (its modelled dims), in order.
-    generator_means : ndarray, optional
+    generator_means, generator_draws : ndarray, optional
         Passed to ``agent.reset`` for agents that use generator draws.
     progress : callable, optional
         Called with the number of rounds completed since the last call.
     """
     n_replicates, horizon = randomness.cells.shape
-    agent.reset(n_replicates, generator_means)
+    agent.reset(n_replicates, generator_means, generator_draws)
     regret = np.empty((horizon, n_replicates), dtype=np.float32)
     action = np.empty((horizon, n_replicates), dtype=np.int16)
     reward = np.empty((horizon, n_replicates), dtype=np.float32)
@@ -126,6 +127,40 @@ def generator_means(
         chosen = rank < taken
         sums = np.einsum("acn,acnd->acd", chosen, np.where(chosen[..., None], z, 0.0))
         result[row] = (sums / taken).transpose(1, 0, 2)
+    return result
+
+
+def generator_draws(
+    db: PromptDatabase,
+    arm_prompts: np.ndarray,
+    dim_index: np.ndarray,
+    n_draws: int,
+    seeds: Sequence[np.random.SeedSequence],
+) -> np.ndarray:
+    """Each replicate's own random sample of ``n_draws`` generator draws per (cell, arm).
+
+    Draws are taken without replacement where a cell has at least ``n_draws`` rows, and with
+    replacement otherwise.
+
+    Returns
+    -------
+    ndarray of float32, shape (n_replicates, n_cells, n_arms, n_draws, n_dims)
+    """
+    z = db.z[arm_prompts][..., dim_index].astype(np.float32)  # (arm, cell, draw, dim)
+    available = db.n_draws[arm_prompts]  # (arm, cell)
+    result = np.empty(
+        (len(seeds), db.n_cells, len(arm_prompts), n_draws, len(dim_index)), np.float32
+    )
+    arm, cell = np.indices(available.shape)
+    for row, seed in enumerate(seeds):
+        rng = np.random.default_rng(seed)
+        keys = np.where(db.draw_mask()[arm_prompts], rng.random(z.shape[:3]), np.inf)
+        order = np.argsort(keys, axis=-1)[..., :n_draws]  # a random subset of the valid rows
+        short = available < n_draws
+        if short.any():  # with replacement where a cell has fewer rows than asked for
+            redraw = rng.integers(0, available[..., None], (*available.shape, n_draws))
+            order = np.where(short[..., None], redraw, order)
+        result[row] = z[arm[..., None], cell[..., None], order].transpose(1, 0, 2, 3)
     return result
 
 
