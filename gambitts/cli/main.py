@@ -34,11 +34,27 @@ def _positive(ctx: click.Context, param: click.Parameter, value: int | None) -> 
 
 
 @main.command()
+def experiments() -> None:
+    """List the shipped experiment blocks."""
+    from gambitts.sims.experiments import experiment_names, load_experiment
+
+    for name in experiment_names():
+        click.echo(f"{name:<22} {load_experiment(name).description}")
+
+
+@main.command()
 @click.option(
     "--experiment",
-    "experiment_name",
-    required=True,
-    help="Experiment block, e.g. var_decomp_linear.",
+    "names",
+    multiple=True,
+    help="Experiment block (repeatable), e.g. var_decomp_linear.",
+)
+@click.option("--all", "run_all", is_flag=True, help="Run every shipped block.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="YAML file of your own experiment(s).",
 )
 @click.option("--replicates", type=int, callback=_positive, help="Replicates (paper: 250).")
 @click.option("--horizon", type=int, callback=_positive, help="Rounds per replicate (paper: 1000).")
@@ -58,48 +74,145 @@ def _positive(ctx: click.Context, param: click.Parameter, value: int | None) -> 
     help="Generator database (.nc, .csv, .parquet) instead of the built-in stand-in.",
 )
 @click.option(
-    "--plot/--no-plot",
-    default=True,
+    "--workers",
+    type=int,
+    default=2,
     show_default=True,
-    help="Also save a PNG of cumulative regret.",
+    callback=_positive,
+    help="Local worker processes (1: run in this process).",
+)
+@click.option("--scheduler", help="Address of an existing Dask scheduler to run the tasks on.")
+@click.option(
+    "--chunk-size",
+    type=int,
+    default=125,
+    show_default=True,
+    callback=_positive,
+    help="Replicates per task.",
+)
+@click.option("--force", is_flag=True, help="Recompute configurations already finished in OUT.")
+@click.option(
+    "--plot/--no-plot", default=True, show_default=True, help="Also save figures under OUT/plots."
 )
 def simulate(
-    experiment_name: str,
+    names: tuple[str, ...],
+    run_all: bool,
+    config_file: str | None,
     replicates: int | None,
     horizon: int | None,
     seed: int,
     out_dir: str,
     prompt_db: str | None,
+    workers: int,
+    scheduler: str | None,
+    chunk_size: int,
+    force: bool,
     plot: bool,
 ) -> None:
-    """Run an experiment block and write its results to OUT/EXPERIMENT.nc."""
-    from gambitts.sims.experiments import load_experiment
-    from gambitts.sims.promptdb import load_prompt_database
-    from gambitts.sims.results import (
-        check_writable_directory,
-        format_summary,
-        plot_cumulative_regret,
-        write_netcdf_atomic,
-    )
-    from gambitts.sims.runner import run_experiment
-    from gambitts.sims.standin import make_standin_database
+    """Run experiment blocks; write OUT/<block>.nc and print final cumulative regret.
 
-    spec = load_experiment(experiment_name).with_overrides(replicates=replicates, horizon=horizon)
+    Finished configurations are kept in OUT/configs, so rerunning an interrupted command
+    continues where it stopped.
+    """
+    from gambitts.sims.experiments import experiment_names, load_experiment, load_experiment_file
+    from gambitts.sims.promptdb import load_prompt_database
+    from gambitts.sims.results import check_writable_directory, format_summary
+    from gambitts.sims.standin import make_standin_database
+    from gambitts.sims.sweep import run_sweep
+
+    if sum([bool(names), run_all, config_file is not None]) != 1:
+        raise click.UsageError("give --experiment NAME, --all or --config FILE")
+    if config_file is not None:
+        specs = list(load_experiment_file(config_file).values())
+    else:
+        specs = [load_experiment(name) for name in (experiment_names() if run_all else names)]
+    specs = [spec.with_overrides(replicates=replicates, horizon=horizon) for spec in specs]
     out = check_writable_directory(out_dir)
     db = load_prompt_database(prompt_db) if prompt_db else make_standin_database()
-    total = len(spec.agents) * len(spec.noise_levels) * spec.horizon
-    click.echo(
-        f"{spec.name}: {len(spec.agents)} agents x {len(spec.noise_levels)} noise levels, "
-        f"{spec.replicates} replicates x {spec.horizon} rounds, seed {seed}",
-        err=True,
-    )
-    with click.progressbar(length=total, label="simulating", file=sys.stderr) as bar:
-        ds = run_experiment(spec, db, seed=seed, progress=bar.update)
-    path = write_netcdf_atomic(ds, out / f"{spec.name}.nc")
-    click.echo(format_summary(ds))
-    click.echo(f"results: {path}")
-    if plot:
-        click.echo(f"figure:  {plot_cumulative_regret(ds, out / f'{spec.name}.png')}")
+    click.echo(f"{len(specs)} block(s): {', '.join(s.name for s in specs)}; seed {seed}", err=True)
+    with click.progressbar(length=1, label="simulating", file=sys.stderr) as bar:
+
+        def on_plan(plan) -> None:
+            bar.length = max(
+                1, sum(config.horizon * next(s.replicates for s in specs) for config in plan.todo)
+            )
+            click.echo(
+                f" {len(plan.keys)} configurations, {len(plan.done)} already finished in {out}",
+                err=True,
+            )
+
+        written = run_sweep(
+            specs,
+            db,
+            out,
+            seed=seed,
+            workers=workers,
+            scheduler=scheduler,
+            chunk_size=chunk_size,
+            force=force,
+            progress=bar.update,
+            on_plan=on_plan,
+        )
+    _summarise(written, out if plot else None, format_summary)
+
+
+def _summarise(written: dict[str, Path], plot_dir: Path | None, format_summary) -> None:
+    import xarray as xr
+
+    for name, path in written.items():
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            ds = ds.load()
+        click.echo(format_summary(ds))
+        click.echo(f"results: {path}")
+        if plot_dir is not None:
+            from gambitts.sims.plots import plot_experiment
+
+            click.echo(
+                f"figures: {', '.join(str(p) for p in plot_experiment(ds, plot_dir / 'plots'))}"
+            )
+        click.echo()
+
+
+@main.command()
+@click.argument("results_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--experiment", "names", multiple=True, help="Only these blocks (default: every block found)."
+)
+@click.option("--all", "plot_all", is_flag=True, help="Every block found (the default).")
+def plot(results_dir: str, names: tuple[str, ...], plot_all: bool) -> None:
+    """Write PNG and PDF figures of every block in RESULTS_DIR to RESULTS_DIR/plots."""
+    import xarray as xr
+
+    from gambitts.sims.plots import plot_experiment
+    from gambitts.sims.report import results_files
+
+    files = results_files(results_dir)
+    if names and not plot_all:
+        files = [f for f in files if f.stem in names]
+        missing = sorted(set(names) - {f.stem for f in files})
+        if missing:
+            raise OSError(f"no results for {missing} in {results_dir!r}")
+    for path in files:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            written = plot_experiment(ds.load(), Path(results_dir) / "plots")
+        click.echo(f"{path.stem}: {', '.join(str(p) for p in written)}")
+
+
+@main.command()
+@click.argument("results_dir", type=click.Path(file_okay=False))
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    help="Markdown file (default RESULTS_DIR/report.md).",
+)
+def report(results_dir: str, out_path: str | None) -> None:
+    """Print and save a markdown table of final cumulative regret per block, agent and setting."""
+    from gambitts.sims.report import write_report
+
+    text, path = write_report(results_dir, out_path)
+    click.echo(text)
+    click.echo(f"saved: {path}")
 
 
 @main.command()
@@ -137,11 +250,8 @@ def promptdb(out_path: str | None, check_path: str | None, seed: int) -> None:
         db.save(target)
         click.echo(f"wrote {target}")
     draws = db.n_draws
-    draws_text = (
-        str(int(draws.min()))
-        if draws.min() == draws.max()
-        else f"{int(draws.min())}-{int(draws.max())}"
-    )
+    low, high = int(draws.min()), int(draws.max())
+    draws_text = str(low) if low == high else f"{low}-{high}"
     click.echo(
         f"prompts: {db.n_prompts}, cells: {db.n_cells}, draws per cell: {draws_text}, "
         f"dims: {db.n_dims}"

@@ -7,9 +7,13 @@ validated into an :class:`ExperimentSpec` (unknown keys and wrong types are erro
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+import hashlib
+import json
+import os
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -101,6 +105,60 @@ class AgentSpec:
         return agent
 
 
+#: What an experiment block may vary, and what a value of it means.
+VARIATIONS: dict[str, str] = {
+    "noise_level": "reward noise level k of the grid sd_0 .. sd_4",
+    "n_prompts": "number of prompts (arms)",
+    "modelled_dim": "the one style dimension the two-stage agents model",
+    "draws_per_cell": "generator draws per (cell, prompt) available to the agents ('all' or a count)",
+    "n_dims": "style dimensions of the linear outcome and of the agents (a subset of linear_full)",
+}
+PAPER_DEFAULTS: dict[str, Any] = {
+    "n_prompts": 5,
+    "noise_level": 0,
+    "horizon": 1000,
+    "replicates": 250,
+}
+GENERATOR_KINDS = ("poGAMBITTS",)
+TWO_STAGE_KINDS = ("poGAMBITTS", "foGAMBITTS")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One fully resolved configuration: one world, one agent.
+
+    Results of a configuration do not depend on the experiment it belongs to, so identical
+    configurations of different blocks are run once (see :meth:`key`).
+    """
+
+    outcome_model: str
+    outcome_dims: tuple[str, ...] | None
+    n_prompts: int
+    noise_level: int
+    horizon: int
+    agent: AgentSpec
+
+    def key(self, seed: int, replicates: int, database: str) -> str:
+        """Return a short hash identifying this configuration's results for a run."""
+        payload = {
+            **dataclasses.asdict(self),
+            "seed": seed,
+            "replicates": replicates,
+            "db": database,
+        }
+        text = json.dumps(payload, sort_keys=True, default=list)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One value of what a block varies, with the configurations it runs."""
+
+    label: str
+    value: Any
+    configs: tuple[RunConfig, ...]
+
+
 @dataclass(frozen=True)
 class ExperimentSpec:
     """One experiment block.
@@ -111,36 +169,36 @@ class ExperimentSpec:
     description : str
     outcome_model : str
         Name of a shipped outcome model (see :func:`gambitts.sims.outcomes.outcome_model_names`).
+    agents : tuple of AgentSpec
     n_prompts : int
         Number of prompts (arms), chosen from the database the paper's way.
-    noise_levels : tuple of int
-        Indices into the noise grid ``sd_0 .. sd_4``.
+    noise_level : int
+        Index into the noise grid ``sd_0 .. sd_4``.
     horizon : int
     replicates : int
-    agents : tuple of AgentSpec
+    vary : str or None
+        What the block varies, one of :data:`VARIATIONS`; ``None`` for a single setting.
+    values : tuple
+        The values it takes.
     """
 
     name: str
     description: str
     outcome_model: str
-    n_prompts: int
-    noise_levels: tuple[int, ...]
-    horizon: int
-    replicates: int
-    agents: tuple[AgentSpec, ...] = field(default_factory=tuple)
+    agents: tuple[AgentSpec, ...]
+    n_prompts: int = PAPER_DEFAULTS["n_prompts"]
+    noise_level: int = PAPER_DEFAULTS["noise_level"]
+    horizon: int = PAPER_DEFAULTS["horizon"]
+    replicates: int = PAPER_DEFAULTS["replicates"]
+    vary: str | None = None
+    values: tuple = ()
 
     def __post_init__(self) -> None:
         for name in ("n_prompts", "horizon", "replicates"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ExperimentError(f"`{name}` must be a positive integer, got {value!r}")
+            _require_positive_int(name, getattr(self, name))
         if self.n_prompts < 2:
             raise ExperimentError(f"`n_prompts` must be at least 2, got {self.n_prompts}")
-        if not self.noise_levels or any(level not in range(5) for level in self.noise_levels):
-            raise ExperimentError(
-                "`noise_levels` must be a non-empty list of levels 0..4 (sd_0 .. sd_4), "
-                f"got {list(self.noise_levels)}"
-            )
+        _require_noise_level(self.noise_level)
         if not self.agents:
             raise ExperimentError(f"experiment {self.name!r} must list at least one agent")
         labels = [agent.label for agent in self.agents]
@@ -148,6 +206,55 @@ class ExperimentSpec:
             raise ExperimentError(
                 f"agent labels must be unique, got {labels}; set `label` to tell them apart"
             )
+        if self.vary is None:
+            if self.values:
+                raise ExperimentError("`values` needs `vary` (what the values are of)")
+            return
+        if self.vary not in VARIATIONS:
+            raise ExperimentError(f"`vary` must be one of {list(VARIATIONS)}, got {self.vary!r}")
+        if not self.values:
+            raise ExperimentError(f"`values` must list at least one value of {self.vary!r}")
+        for value in self.values:
+            _check_value(self.vary, value)
+
+    @property
+    def dim_name(self) -> str:
+        """Name of the results' dimension along the settings."""
+        return self.vary or "setting"
+
+    def settings(self) -> list[Setting]:
+        """Resolve every value of :attr:`vary` into the configurations it runs."""
+        if self.vary is None:
+            return [Setting("default", "default", tuple(self._configs()))]
+        return [
+            Setting(_label(self.vary, value), value, tuple(self._configs(**{self.vary: value})))
+            for value in self.values
+        ]
+
+    def _configs(self, **change: Any) -> list[RunConfig]:
+        outcome_dims = None
+        if "n_dims" in change:
+            outcome_dims = dimension_subset(change["n_dims"])
+        configs = []
+        for agent in self.agents:
+            if agent.kind in TWO_STAGE_KINDS and "modelled_dim" in change:
+                agent = dataclasses.replace(agent, dims=(change["modelled_dim"],))
+            if agent.kind in TWO_STAGE_KINDS and outcome_dims is not None:
+                agent = dataclasses.replace(agent, dims=outcome_dims)
+            if agent.kind in GENERATOR_KINDS and "draws_per_cell" in change:
+                draws = change["draws_per_cell"]
+                agent = dataclasses.replace(agent, draws_per_cell=None if draws == "all" else draws)
+            configs.append(
+                RunConfig(
+                    outcome_model=self.outcome_model,
+                    outcome_dims=outcome_dims,
+                    n_prompts=change.get("n_prompts", self.n_prompts),
+                    noise_level=change.get("noise_level", self.noise_level),
+                    horizon=self.horizon,
+                    agent=agent,
+                )
+            )
+        return configs
 
     def with_overrides(self, **overrides: Any) -> ExperimentSpec:
         """Return a copy with the given fields replaced (``None`` values are ignored)."""
@@ -157,6 +264,45 @@ class ExperimentSpec:
     def to_dict(self) -> dict[str, Any]:
         """Return the resolved definition as plain data (for files' metadata)."""
         return dataclasses.asdict(self)
+
+
+def dimension_subset(n_dims: int) -> tuple[str, ...]:
+    """Return the paper's subset of ``n_dims`` style dimensions for ``scale_dimensions``."""
+    from gambitts.sims.outcomes import dimension_subsets
+
+    subsets = dimension_subsets()
+    if n_dims not in subsets:
+        raise ExperimentError(f"`n_dims` must be one of {sorted(subsets)}, got {n_dims!r}")
+    return subsets[n_dims]
+
+
+def _label(vary: str, value: Any) -> str:
+    if vary == "noise_level":
+        return f"sd_{value}"
+    return str(value)
+
+
+def _require_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ExperimentError(f"`{name}` must be a positive integer, got {value!r}")
+
+
+def _require_noise_level(value: Any) -> None:
+    if isinstance(value, bool) or value not in range(5):
+        raise ExperimentError(f"noise levels must be 0..4 (sd_0 .. sd_4), got {value!r}")
+
+
+def _check_value(vary: str, value: Any) -> None:
+    if vary == "noise_level":
+        _require_noise_level(value)
+    elif vary == "n_prompts":
+        _require_positive_int("n_prompts", value)
+    elif vary == "modelled_dim" and not isinstance(value, str):
+        raise ExperimentError(f"`modelled_dim` values must be dimension names, got {value!r}")
+    elif vary == "draws_per_cell" and value != "all":
+        _require_positive_int("draws_per_cell", value)
+    elif vary == "n_dims":
+        dimension_subset(value)
 
 
 def _checked_keys(mapping: Any, allowed: set[str], where: str) -> dict[str, Any]:
@@ -183,10 +329,14 @@ def experiment_from_dict(name: str, mapping: Any) -> ExperimentSpec:
     """Validate one experiment entry (as loaded from YAML) into an :class:`ExperimentSpec`."""
     fields = {f.name for f in dataclasses.fields(ExperimentSpec)} - {"name"}
     values = dict(_checked_keys(mapping, fields, f"experiment {name!r}"))
-    missing = sorted(fields - {"agents"} - set(values))
+    missing = sorted({"description", "outcome_model", "agents"} - set(values))
     if missing:
         raise ExperimentError(f"experiment {name!r}: missing key(s) {missing}")
-    values["noise_levels"] = tuple(values["noise_levels"])
+    if not isinstance(values.get("values", []), list):
+        raise ExperimentError(f"experiment {name!r}: `values` must be a list")
+    values["values"] = tuple(values.get("values", ()))
+    if not isinstance(values["agents"], list):
+        raise ExperimentError(f"experiment {name!r}: `agents` must be a list of agents")
     values["agents"] = tuple(
         agent_from_dict(entry, f"experiment {name!r}, agent {i + 1}")
         for i, entry in enumerate(values.get("agents", ()))
@@ -194,10 +344,34 @@ def experiment_from_dict(name: str, mapping: Any) -> ExperimentSpec:
     return ExperimentSpec(name=name, **values)
 
 
+def experiments_from_yaml(text: str, source: str = "experiment file") -> dict[str, ExperimentSpec]:
+    """Validate a YAML document mapping experiment names to definitions."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ExperimentError(f"{source} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(document, dict) or not document:
+        raise ExperimentError(
+            f"{source} must map experiment names to definitions (see `gambitts experiments`)"
+        )
+    return {str(name): experiment_from_dict(str(name), entry) for name, entry in document.items()}
+
+
+def load_experiment_file(path: str | os.PathLike) -> dict[str, ExperimentSpec]:
+    """Read user-defined experiments from a YAML file (same schema as the shipped ones)."""
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ExperimentError(
+            f"cannot read experiment file {str(path)!r}: {error.strerror}"
+        ) from None
+    return experiments_from_yaml(text, f"experiment file {str(path)!r}")
+
+
 @cache
 def _shipped() -> dict[str, ExperimentSpec]:
     text = resources.files("gambitts.sims").joinpath("data/experiments.yaml").read_text()
-    return {name: experiment_from_dict(name, entry) for name, entry in yaml.safe_load(text).items()}
+    return experiments_from_yaml(text, "the shipped experiments.yaml")
 
 
 def experiment_names() -> list[str]:

@@ -125,13 +125,29 @@ def total_squared_deviation(db: PromptDatabase, dims: tuple[str, ...]) -> float:
     return float(np.sum(np.mean((rows - rows.mean(axis=0)) ** 2, axis=0)))
 
 
-def load_outcome_model(name: str) -> OutcomeModel:
+def dimension_subsets() -> dict[int, tuple[str, ...]]:
+    """Return the paper's style-dimension subsets of ``scale_dimensions``, by size."""
+    env = _environments()
+    subsets = {}
+    for size, dims in env["dimension_subsets"].items():
+        subsets[int(size)] = tuple(env["style_dimensions"]) if dims == "all" else tuple(dims)
+    return subsets
+
+
+def load_outcome_model(name: str, dims: tuple[str, ...] | None = None) -> OutcomeModel:
     """Return the shipped outcome model ``name`` (e.g. ``"linear_3d"``).
+
+    Parameters
+    ----------
+    name : str
+    dims : tuple of str, optional
+        Restrict a linear model to these dimensions (its intercept and their coefficients), as
+        the paper's ``scale_dimensions`` block does with ``linear_full``.
 
     Raises
     ------
     ValueError
-        If there is no linear outcome model of that name.
+        If there is no outcome model of that name, or it lacks one of ``dims``.
     """
     specs = _environments()
     known = outcome_model_names()
@@ -151,10 +167,16 @@ def load_outcome_model(name: str) -> OutcomeModel:
         raise ValueError(
             f"outcome model {name!r} has unknown curr_loc levels {sorted(unknown_locs)}"
         )
+    coefs = {dim: float(c) for dim, c in base["coefs"].items()}
+    if dims is not None:
+        missing = [dim for dim in dims if dim not in coefs]
+        if missing:
+            raise ValueError(f"outcome model {name!r} has no coefficient for {missing}")
+        coefs = {dim: coefs[dim] for dim in dims}
     return LinearOutcome(
-        name=name,
+        name=name if dims is None else f"{name}[{len(dims)} dims]",
         intercept=float(base["intercept"]),
-        coefs={dim: float(c) for dim, c in base["coefs"].items()},
+        coefs=coefs,
         loc_coefs=loc_coefs,
         prev_steps_coef=float(context.get("prev_steps", 0.0)),
         rmse=float(spec["sd_grid"][-1]),

@@ -71,80 +71,49 @@ class RegretSummary:
     high: float
 
 
+def setting_dim(ds: xr.Dataset) -> str:
+    """Return the name of a results Dataset's setting dimension (what its block varies)."""
+    return ds.attrs.get("varies", "setting")
+
+
 def final_regret_summary(ds: xr.Dataset) -> list[RegretSummary]:
-    """Return mean final cumulative regret per (noise level, agent) with a 95% interval."""
-    final = ds["regret"].astype(np.float64).sum("t")
-    n = final.sizes["replicate"]
+    """Return mean final cumulative regret per (setting, agent) with a 95% interval of the mean."""
+    dim = setting_dim(ds)
+    final = ds["regret"].astype(np.float64).sum("t", min_count=1)
+    n = final.count("replicate")
     mean = final.mean("replicate")
-    half_width = 1.96 * final.std("replicate", ddof=1 if n > 1 else 0) / np.sqrt(n)
-    return [
-        RegretSummary(
-            setting=str(level),
-            agent=str(agent),
-            mean=float(mean.sel(noise_level=level, agent=agent)),
-            low=float((mean - half_width).sel(noise_level=level, agent=agent)),
-            high=float((mean + half_width).sel(noise_level=level, agent=agent)),
-        )
-        for level in ds["noise_level"].values
-        for agent in ds["agent"].values
-    ]
+    half_width = 1.96 * final.std("replicate", ddof=1) / np.sqrt(n)
+    rows = []
+    for setting in ds[dim].values:
+        for agent in ds["agent"].values:
+            at = {dim: setting, "agent": agent}
+            m, h = float(mean.sel(at)), float(half_width.sel(at).fillna(0.0))
+            if np.isfinite(m):
+                rows.append(RegretSummary(str(setting), str(agent), m, m - h, m + h))
+    return rows
 
 
 def format_summary(ds: xr.Dataset) -> str:
-    """Return a plain-text table of :func:`final_regret_summary`, a row per noise level."""
+    """Return a plain-text table of :func:`final_regret_summary`, one row per setting."""
+    dim = setting_dim(ds)
     rows = final_regret_summary(ds)
     agents = [str(a) for a in ds["agent"].values]
     width = max(24, *(len(a) + 2 for a in agents))
-    header = f"{'noise':<8}{'sd':>8}  " + "".join(f"{a:>{width}}" for a in agents)
+    first = max(len(dim), *(len(str(v)) for v in ds[dim].values)) + 2
+    header = f"{dim:<{first}}" + "".join(f"{a:>{width}}" for a in agents)
     lines = [
-        f"Final cumulative regret at T={ds.sizes['t']}: mean [95% interval], "
-        f"{ds.sizes['replicate']} replicates",
+        f"{ds.attrs.get('experiment', '')}: final cumulative regret at T={ds.sizes['t']}, "
+        f"mean [95% interval] over {ds.sizes['replicate']} replicates",
         header,
         "-" * len(header),
     ]
-    for level, sd in zip(ds["noise_level"].values, ds["noise_sd"].values, strict=True):
+    for setting in ds[dim].values:
         cells = {
-            r.agent: f"{r.mean:.1f} [{r.low:.1f}, {r.high:.1f}]" for r in rows if r.setting == level
+            r.agent: f"{r.mean:.1f} [{r.low:.1f}, {r.high:.1f}]"
+            for r in rows
+            if r.setting == setting
         }
-        lines.append(f"{level:<8}{sd:>8.3f}  " + "".join(f"{cells[a]:>{width}}" for a in agents))
+        lines.append(
+            f"{setting:<{first}}" + "".join(f"{cells.get(a, '-'):>{width}}" for a in agents)
+        )
     return "\n".join(lines)
-
-
-def plot_cumulative_regret(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Save mean cumulative regret with 95% bands per agent, one panel per noise level."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    cumulative = ds["regret"].astype(np.float64).cumsum("t")
-    n = cumulative.sizes["replicate"]
-    mean = cumulative.mean("replicate")
-    half_width = 1.96 * cumulative.std("replicate") / np.sqrt(n)
-    agents = [str(a) for a in ds["agent"].values]
-    colours = dict(zip(agents, sns.color_palette("colorblind", len(agents)), strict=True))
-    levels = ds["noise_level"].values
-    sns.set_theme(style="whitegrid", context="notebook")
-    fig, axes = plt.subplots(
-        1, len(levels), figsize=(3.6 * len(levels), 3.4), sharey=False, squeeze=False
-    )
-    t = ds["t"].values
-    for ax, level, sd in zip(axes[0], levels, ds["noise_sd"].values, strict=True):
-        for agent in agents:
-            m = mean.sel(noise_level=level, agent=agent).values
-            h = half_width.sel(noise_level=level, agent=agent).values
-            ax.plot(t, m, color=colours[agent], label=agent)
-            ax.fill_between(t, m - h, m + h, color=colours[agent], alpha=0.25, linewidth=0)
-        ax.set_title(f"{level} (sd = {sd:.2f})")
-        ax.set_xlabel("round")
-    axes[0, 0].set_ylabel("cumulative regret")
-    axes[0, -1].legend(loc="upper left", frameon=True)
-    fig.suptitle(
-        f"{ds.attrs.get('experiment', '')}: mean cumulative regret, 95% band, {n} replicates"
-    )
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +19,7 @@ import xarray as xr
 from gambitts.agents import Agent
 from gambitts.models.random_streams import BatchRandom, ReplicateRandom
 from gambitts.sims.contexts import CELL_LABELS
-from gambitts.sims.experiments import AgentSpec, ExperimentSpec
+from gambitts.sims.experiments import AgentSpec, ExperimentSpec, RunConfig
 from gambitts.sims.outcomes import load_outcome_model
 from gambitts.sims.promptdb import PromptDatabase
 from gambitts.sims.world import GeneratorWorld, WorldRandomness, select_prompts
@@ -73,7 +73,7 @@ def simulate(
     generator_means, generator_draws : ndarray, optional
         Passed to ``agent.reset`` for agents that use generator draws.
     progress : callable, optional
-        Called with the number of rounds completed since the last call.
+        Called with the number of replicate-rounds completed since the last call.
     """
     n_replicates, horizon = randomness.cells.shape
     agent.reset(n_replicates, generator_means, generator_draws)
@@ -91,9 +91,9 @@ def simulate(
         action[t] = actions
         reward[t] = rewards
         if progress is not None and (t + 1) % _PROGRESS_EVERY == 0:
-            progress(_PROGRESS_EVERY)
+            progress(_PROGRESS_EVERY * n_replicates)
     if progress is not None and horizon % _PROGRESS_EVERY:
-        progress(horizon % _PROGRESS_EVERY)
+        progress(horizon % _PROGRESS_EVERY * n_replicates)
     return Trace(regret.T, action.T, reward.T)
 
 
@@ -164,6 +164,105 @@ def generator_draws(
     return result
 
 
+def _label_key(agent_spec: AgentSpec) -> int:
+    return zlib.crc32(agent_spec.label.encode())
+
+
+def build_world(config: RunConfig, db: PromptDatabase) -> GeneratorWorld:
+    """Build the world of one configuration on ``db``."""
+    outcome = load_outcome_model(config.outcome_model, config.outcome_dims)
+    arm_prompts = select_prompts(db, outcome, config.n_prompts)
+    noise_sd = outcome.noise_grid(db)[config.noise_level]
+    return GeneratorWorld(db, outcome, arm_prompts, noise_sd)
+
+
+def run_config(
+    config: RunConfig,
+    db: PromptDatabase,
+    *,
+    seed: int,
+    replicates: Sequence[int],
+    progress: ProgressCallback | None = None,
+) -> xr.Dataset:
+    """Run one configuration for the given replicates.
+
+    Parameters
+    ----------
+    config : RunConfig
+    db : PromptDatabase
+    seed : int
+        Root seed of the run.
+    replicates : sequence of int
+        Which replicates to run; any subset gives exactly those replicates' trajectories.
+    progress : callable, optional
+        Called with the number of replicate-rounds completed.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``regret``, ``action``, ``reward``, ``optimal_action``, ``context_cell`` over
+        ``(replicate, t)``; ``expected_reward`` over ``(cell, arm)``; ``arm_prompt``; ``noise_sd``.
+    """
+    replicates = np.asarray(replicates, dtype=np.int64)
+    world = build_world(config, db)
+    randomness = GeneratorWorld.draw_randomness(
+        replicate_seeds(seed, replicates, _WORLD_STREAM), config.horizon
+    )
+    agent_spec = config.agent
+    dim_index = db.dim_index(agent_spec.dims)
+    agent = agent_spec.build(config.n_prompts)
+    means = draws = None
+    if agent.uses_generator:
+        subset_seeds = replicate_seeds(
+            seed, replicates, _GENERATOR_STREAM, agent_spec.draws_per_cell or 0
+        )
+        means = generator_means(
+            db, world.arm_prompts, dim_index, agent_spec.draws_per_cell, subset_seeds
+        )
+    rng = ReplicateRandom(replicate_seeds(seed, replicates, _AGENT_STREAM, _label_key(agent_spec)))
+    trace = simulate(
+        world,
+        agent,
+        randomness,
+        rng,
+        dim_index=dim_index,
+        generator_means=means,
+        generator_draws=draws,
+        progress=progress,
+    )
+    pair = ("replicate", "t")
+    return xr.Dataset(
+        {
+            "regret": (
+                pair,
+                trace.regret,
+                {"long_name": "per-round regret, max_a mu(a, x_t) - mu(a_t, x_t)"},
+            ),
+            "action": (pair, trace.action, {"long_name": "arm played (index into arm_prompt)"}),
+            "reward": (pair, trace.reward, {"long_name": "observed reward"}),
+            "optimal_action": (
+                pair,
+                world.optimal_arm[randomness.cells].astype(np.int16),
+                {"long_name": "best arm in the round's context"},
+            ),
+            "context_cell": (pair, randomness.cells.astype(np.int16)),
+            "expected_reward": (
+                ("cell", "arm"),
+                world.expected_reward,
+                {"long_name": "mu(arm, cell)"},
+            ),
+            "arm_prompt": ("arm", [db.prompts[p] for p in world.arm_prompts]),
+            "noise_sd": ((), world.noise_sd, {"long_name": "reward noise standard deviation"}),
+        },
+        coords={
+            "replicate": replicates,
+            "t": np.arange(1, config.horizon + 1),
+            "arm": np.arange(world.n_arms),
+            "cell": list(CELL_LABELS),
+        },
+    )
+
+
 def run_experiment(
     spec: ExperimentSpec,
     db: PromptDatabase,
@@ -172,7 +271,7 @@ def run_experiment(
     replicates: Sequence[int] | None = None,
     progress: ProgressCallback | None = None,
 ) -> xr.Dataset:
-    """Run every (noise level, agent) configuration of ``spec`` and collect the results.
+    """Run every configuration of ``spec`` in this process and collect the results.
 
     Parameters
     ----------
@@ -184,128 +283,83 @@ def run_experiment(
         Which replicates to run (default ``range(spec.replicates)``); a subset gives exactly
         those replicates' trajectories of the full run.
     progress : callable, optional
-        Called with the number of rounds completed, summed over configurations.
+        Called with the number of replicate-rounds completed, summed over configurations.
 
     Returns
     -------
     xarray.Dataset
-        Dims ``noise_level``, ``agent``, ``replicate``, ``t`` (and ``arm``, ``cell``); see
-        :func:`results_dataset`.
+        See :func:`experiment_dataset`.
     """
     replicates = np.arange(spec.replicates) if replicates is None else np.asarray(replicates)
-    outcome = load_outcome_model(spec.outcome_model)
-    arm_prompts = select_prompts(db, outcome, spec.n_prompts)
-    grid = outcome.noise_grid(db)
-    randomness = GeneratorWorld.draw_randomness(
-        replicate_seeds(seed, replicates, _WORLD_STREAM), spec.horizon
-    )
-    traces: dict[tuple[int, str], Trace] = {}
-    for agent_spec in spec.agents:
-        dim_index = db.dim_index(agent_spec.dims)
-        means = _agent_generator_means(agent_spec, db, arm_prompts, dim_index, seed, replicates)
-        for level in spec.noise_levels:
-            world = GeneratorWorld(db, outcome, arm_prompts, grid[level])
-            rng = ReplicateRandom(
-                replicate_seeds(seed, replicates, _AGENT_STREAM, _label_key(agent_spec))
-            )
-            traces[level, agent_spec.label] = simulate(
-                world,
-                agent_spec.build(spec.n_prompts),
-                randomness,
-                rng,
-                dim_index=dim_index,
-                generator_means=means,
-                progress=progress,
-            )
-    world = GeneratorWorld(db, outcome, arm_prompts, grid[spec.noise_levels[0]])
-    return results_dataset(spec, db, world, grid, randomness, replicates, traces, seed)
+    results: dict[RunConfig, xr.Dataset] = {}
+    for setting in spec.settings():
+        for config in setting.configs:
+            if config not in results:
+                results[config] = run_config(
+                    config, db, seed=seed, replicates=replicates, progress=progress
+                )
+    return experiment_dataset(spec, results, seed=seed, db=db)
 
 
-def _agent_generator_means(
-    agent_spec: AgentSpec,
-    db: PromptDatabase,
-    arm_prompts: np.ndarray,
-    dim_index: np.ndarray,
-    seed: int,
-    replicates: np.ndarray,
-) -> np.ndarray | None:
-    if agent_spec.kind != "poGAMBITTS":
-        return None
-    draws = agent_spec.draws_per_cell
-    seeds = replicate_seeds(seed, replicates, _GENERATOR_STREAM, draws or 0)
-    return generator_means(db, arm_prompts, dim_index, draws, seeds)
-
-
-def _label_key(agent_spec: AgentSpec) -> int:
-    return zlib.crc32(agent_spec.label.encode())
-
-
-def results_dataset(
+def experiment_dataset(
     spec: ExperimentSpec,
-    db: PromptDatabase,
-    world: GeneratorWorld,
-    grid: np.ndarray,
-    randomness: WorldRandomness,
-    replicates: np.ndarray,
-    traces: dict[tuple[int, str], Trace],
+    results: Mapping[RunConfig, xr.Dataset],
+    *,
     seed: int,
+    db: PromptDatabase,
 ) -> xr.Dataset:
-    """Assemble the traces of an experiment into one self-describing :class:`xarray.Dataset`."""
+    """Assemble the configurations of an experiment block into one self-describing Dataset.
+
+    Dims: the block's setting dimension (named after what it varies, e.g. ``noise_level``;
+    ``setting`` if nothing varies), ``agent``, ``replicate``, ``t``, and ``arm``, ``cell``.
+    Per-setting world facts (``optimal_action``, ``expected_reward``, ``arm_prompt``,
+    ``noise_sd``) carry the setting dimension. The resolved definition, seed and package
+    version are in ``attrs``.
+    """
     from gambitts import __version__
 
-    levels = list(spec.noise_levels)
+    settings = spec.settings()
     labels = [agent.label for agent in spec.agents]
-
-    def stack(name: str) -> np.ndarray:
-        return np.stack(
-            [
-                np.stack([getattr(traces[level, label], name) for label in labels])
-                for level in levels
-            ]
+    dim = spec.dim_name
+    per_setting = []
+    for setting in settings:
+        by_agent = [results[config] for config in setting.configs]
+        agents = xr.concat(
+            [r[["regret", "action", "reward"]] for r in by_agent], dim="agent", join="exact"
         )
-
-    dims = ("noise_level", "agent", "replicate", "t")
-    return xr.Dataset(
-        {
-            "regret": (
-                dims,
-                stack("regret"),
-                {"long_name": "per-round regret, max_a mu(a, x_t) - mu(a_t, x_t)"},
-            ),
-            "action": (dims, stack("action"), {"long_name": "arm played (index into arm_prompt)"}),
-            "reward": (dims, stack("reward"), {"long_name": "observed reward"}),
-            "optimal_action": (
-                ("replicate", "t"),
-                world.optimal_arm[randomness.cells].astype(np.int16),
-                {"long_name": "best arm in the round's context"},
-            ),
-            "context_cell": (("replicate", "t"), randomness.cells.astype(np.int16)),
-            "noise_sd": (
-                "noise_level",
-                grid[levels],
-                {"long_name": "reward noise standard deviation"},
-            ),
-            "arm_prompt": ("arm", [db.prompts[p] for p in world.arm_prompts]),
-            "expected_reward": (
-                ("cell", "arm"),
-                world.expected_reward,
-                {"long_name": "mu(arm, cell)"},
-            ),
-        },
-        coords={
-            "noise_level": [f"sd_{level}" for level in levels],
-            "agent": labels,
-            "replicate": replicates.astype(np.int64),
-            "t": np.arange(1, spec.horizon + 1),
-            "arm": np.arange(world.n_arms),
-            "cell": list(CELL_LABELS),
-        },
-        attrs={
-            "experiment": spec.name,
-            "description": spec.description,
-            "config": json.dumps(spec.to_dict()),
-            "seed": seed,
-            "gambitts_version": __version__,
-            "prompt_db": json.dumps(db.attrs, default=str),
-        },
+        world = by_agent[0].drop_vars(["regret", "action", "reward"])
+        per_setting.append(xr.merge([agents, world], join="outer"))
+    ds = xr.concat(
+        per_setting,
+        dim=dim,
+        data_vars="all",
+        coords="minimal",
+        join="outer",
+        compat="override",
+        fill_value=_FILL,
     )
+    ds = ds.assign_coords({dim: [s.label for s in settings], "agent": labels})
+    if (
+        dim in ds["context_cell"].dims
+    ):  # the same in every setting: contexts depend on the seed only
+        ds["context_cell"] = ds["context_cell"].isel({dim: 0}, drop=True)
+    ds.attrs = {
+        "experiment": spec.name,
+        "description": spec.description,
+        "varies": dim,
+        "config": json.dumps(spec.to_dict(), default=list),
+        "seed": seed,
+        "gambitts_version": __version__,
+        "prompt_db": json.dumps(db.attrs, default=str),
+    }
+    return ds
+
+
+_FILL = {
+    "regret": np.float32(np.nan),
+    "reward": np.float32(np.nan),
+    "action": np.int16(-1),
+    "optimal_action": np.int16(-1),
+    "expected_reward": np.nan,
+    "arm_prompt": "",
+}

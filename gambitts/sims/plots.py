@@ -1,0 +1,95 @@
+"""Figures of simulation results: mean cumulative regret with 95% bands, one panel per setting."""
+
+from __future__ import annotations
+
+import os
+import zlib
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from gambitts.sims.results import setting_dim
+
+#: Fixed colours, so an agent looks the same in every figure.
+AGENT_COLOURS: dict[str, str] = {
+    "StdTS": "#4d4d4d",
+    "StdTS:Contextual": "#a6761d",
+    "poGAMBITTS": "#1f77b4",
+    "foGAMBITTS": "#2ca02c",
+    "ens-poGAMBITTS": "#ff7f0e",
+}
+_EXTRA_COLOURS = ("#9467bd", "#d62728", "#17becf", "#e377c2", "#bcbd22", "#8c564b")
+
+
+def agent_colour(agent: str) -> str:
+    """Return the fixed colour of an agent (a stable pick for agents not in the table)."""
+    return AGENT_COLOURS.get(
+        agent, _EXTRA_COLOURS[zlib.crc32(agent.encode()) % len(_EXTRA_COLOURS)]
+    )
+
+
+def regret_bands(ds: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
+    """Return mean cumulative regret over replicates and the half-width of its 95% interval."""
+    cumulative = ds["regret"].astype(np.float64).cumsum("t")
+    n = cumulative.count("replicate")
+    return cumulative.mean("replicate"), 1.96 * cumulative.std("replicate", ddof=1) / np.sqrt(n)
+
+
+def plot_experiment(ds: xr.Dataset, out_dir: str | os.PathLike) -> list[Path]:
+    """Save the block's figure as ``<experiment>.png`` and ``.pdf`` in ``out_dir``.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    dim = setting_dim(ds)
+    mean, half_width = regret_bands(ds)
+    settings = list(ds[dim].values)
+    n_columns = min(len(settings), 5)
+    n_rows = -(-len(settings) // n_columns)
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, axes = plt.subplots(
+        n_rows, n_columns, figsize=(3.6 * n_columns, 3.3 * n_rows + 0.6), squeeze=False
+    )
+    t = ds["t"].values
+    for ax, setting in zip(axes.flat, settings, strict=False):
+        for agent in ds["agent"].values:
+            m = mean.sel({dim: setting, "agent": agent}).values
+            if not np.isfinite(m).any():
+                continue
+            h = half_width.sel({dim: setting, "agent": agent}).fillna(0.0).values
+            colour = agent_colour(str(agent))
+            ax.plot(t, m, color=colour, label=str(agent), linewidth=1.6)
+            ax.fill_between(t, m - h, m + h, color=colour, alpha=0.22, linewidth=0)
+        title = f"{dim} = {setting}" if dim != "setting" else ""
+        if "noise_sd" in ds and dim in ds["noise_sd"].dims and dim == "noise_level":
+            title += f" (sd {float(ds['noise_sd'].sel({dim: setting})):.2f})"
+        ax.set_title(title, fontsize=11)
+        ax.set_xlabel("round")
+    for ax in axes.flat[len(settings) :]:
+        ax.set_visible(False)
+    for row in axes:
+        row[0].set_ylabel("cumulative regret")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    n = ds.sizes["replicate"]
+    fig.suptitle(
+        f"{ds.attrs.get('experiment', '')}: mean cumulative regret, 95% band, {n} replicates"
+    )
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = ds.attrs.get("experiment", "results")
+    paths = [out / f"{name}.png", out / f"{name}.pdf"]
+    for path in paths:
+        fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return paths
