@@ -15,48 +15,43 @@ def _run(*args: str):
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
-def test_simulate_writes_results_a_figure_and_a_summary(tmp_path):
-    result = _run(
-        "simulate",
-        "--experiment",
-        "var_decomp_linear",
-        "--replicates",
-        "3",
-        "--horizon",
-        "15",
-        "--seed",
-        "5",
-        "--out",
-        str(tmp_path),
-    )
+SMALL = ("--replicates", "3", "--horizon", "15", "--seed", "5", "--workers", "1")
+
+
+def test_simulate_writes_results_figures_and_a_summary_and_resumes(tmp_path):
+    out = ("--out", str(tmp_path))
+    result = _run("simulate", "--experiment", "var_decomp_linear", *SMALL, *out)
     assert result.exit_code == 0, result.output
-    assert "Final cumulative regret at T=15" in result.output
+    assert "final cumulative regret at T=15" in result.output
     for agent in ("StdTS", "poGAMBITTS", "foGAMBITTS"):
         assert agent in result.output
     with xr.open_dataset(tmp_path / "var_decomp_linear.nc", engine="h5netcdf") as ds:
         assert dict(ds["regret"].sizes) == {"noise_level": 5, "agent": 3, "replicate": 3, "t": 15}
         assert ds.attrs["seed"] == 5
-    assert (tmp_path / "var_decomp_linear.png").stat().st_size > 10_000
+    assert (tmp_path / "plots" / "var_decomp_linear.png").stat().st_size > 10_000
+    assert (tmp_path / "plots" / "var_decomp_linear.pdf").exists()
+    again = _run("simulate", "--experiment", "var_decomp_linear", *SMALL, *out, "--no-plot")
+    assert "15 configurations, 15 already finished" in again.output
 
 
 @pytest.mark.parametrize(
     "args,message",
     [
-        (
-            ["--experiment", "nope"],
-            "unknown experiment 'nope'; choose one of ['var_decomp_linear']",
-        ),
-        (
-            ["--experiment", "var_decomp_linear", "--replicates", "0"],
-            "must be a positive integer, got 0",
-        ),
-        (
-            ["--experiment", "var_decomp_linear", "--horizon", "-3"],
-            "must be a positive integer, got -3",
-        ),
-        (["--experiment", "var_decomp_linear", "--prompt-db", "missing.csv"], "missing.csv"),
+        (["--experiment", "nope"], "unknown experiment 'nope'; choose one of ['one_d_sim'"),
+        (["--experiment", "covariates", "--all"], "give --experiment NAME, --all or --config FILE"),
+        (["--config", "missing.yaml"], "cannot read experiment file 'missing.yaml'"),
+        (["--experiment", "covariates", "--replicates", "0"], "must be a positive integer, got 0"),
+        (["--experiment", "covariates", "--horizon", "-3"], "must be a positive integer, got -3"),
+        (["--experiment", "covariates", "--prompt-db", "missing.csv"], "missing.csv"),
     ],
-    ids=["unknown-experiment", "zero-replicates", "negative-horizon", "missing-db"],
+    ids=[
+        "unknown-experiment",
+        "experiment-and-all",
+        "missing-config",
+        "zero-replicates",
+        "negative-horizon",
+        "missing-db",
+    ],
 )
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, args, message):
     result = _run("simulate", *args, "--out", str(tmp_path / "out"))
@@ -114,20 +109,52 @@ def test_simulate_runs_on_a_users_long_format_database(tmp_path, standin_db):
     path = tmp_path / "mine.csv"
     pd.concat(rows).to_csv(path, index=False)
     result = _run(
-        "simulate",
-        "--experiment",
-        "var_decomp_linear",
-        "--replicates",
-        "2",
-        "--horizon",
-        "5",
-        "--prompt-db",
-        str(path),
-        "--out",
-        str(tmp_path / "out"),
-        "--no-plot",
-    )
+        "simulate", "--experiment", "var_decomp_linear", "--replicates", "2", "--horizon", "5",
+        "--prompt-db", str(path), "--out", str(tmp_path / "out"), "--no-plot", "--workers", "1",
+    )  # fmt: skip
     assert result.exit_code == 0, result.output
     with xr.open_dataset(tmp_path / "out" / "var_decomp_linear.nc", engine="h5netcdf") as ds:
-        assert set(ds["arm_prompt"].values) <= set(standin_db.prompts[:6])
+        assert set(ds["arm_prompt"].values.ravel()) <= set(standin_db.prompts[:6])
         assert np.all(np.isfinite(ds["reward"].values))
+
+
+def test_experiments_lists_every_block_with_a_line_each():
+    result = _run("experiments")
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 8
+    assert lines[0].startswith("one_d_sim") and "misspecification" in lines[0]
+
+
+def test_a_users_config_runs_and_plot_and_report_read_its_results(tmp_path):
+    config = tmp_path / "mine.yaml"
+    config.write_text(
+        "tiny_block:\n"
+        "  description: two prompts, two agents\n"
+        "  outcome_model: linear_1d\n"
+        "  n_prompts: 2\n"
+        "  vary: noise_level\n"
+        "  values: [0, 4]\n"
+        "  agents: [{kind: StdTS}, {kind: poGAMBITTS, dims: [optimism]}]\n"
+    )
+    out = tmp_path / "out"
+    result = _run(
+        "simulate", "--config", str(config), "--replicates", "4", "--horizon", "20",
+        "--out", str(out), "--workers", "1", "--no-plot",
+    )
+    assert result.exit_code == 0, result.output
+    plotted = _run("plot", str(out))
+    assert plotted.exit_code == 0, plotted.output
+    assert (out / "plots" / "tiny_block.png").exists() and (out / "plots" / "tiny_block.pdf").exists()
+    reported = _run("report", str(out))
+    assert reported.exit_code == 0
+    assert "## tiny_block" in reported.output and "| sd_4 | poGAMBITTS |" in reported.output
+    text = (out / "report.md").read_text()
+    assert "ratio to StdTS" in text and "| sd_0 | StdTS |" in text
+    assert "| 1.00 |" in text  # StdTS's ratio to itself
+
+
+def test_plot_and_report_say_when_there_is_nothing_to_read(tmp_path):
+    for command in ("plot", "report"):
+        result = _run(command, str(tmp_path))
+        assert result.exit_code == 2
+        assert "no results (*.nc)" in result.output

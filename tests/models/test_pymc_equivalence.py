@@ -32,6 +32,7 @@ import pymc as pm
 import pytest
 import xarray as xr
 from scipy import special
+from threadpoolctl import threadpool_limits
 
 from gambitts.models.conjugate import (
     BayesianLinearRegression,
@@ -71,8 +72,12 @@ def _rng(seed: int) -> np.random.Generator:
 
 
 def _fit(model: pm.Model, seed: int) -> xr.Dataset:
-    """Sample ``model`` with NUTS; return its posterior, after checking for divergences."""
-    with model:
+    """Sample ``model`` with NUTS; return its posterior, after checking for divergences.
+
+    Chains run one after the other with a single BLAS thread: on this 2-core machine OpenBLAS
+    threads on tiny matrices (and PyMC's forked workers) made sampling 5-10x slower.
+    """
+    with model, threadpool_limits(limits=1):
         idata = pm.sample(random_seed=_rng(seed), **SAMPLE_KWARGS)
     n_divergent = int(idata.sample_stats["diverging"].sum())
     assert n_divergent == 0, f"NUTS had {n_divergent} divergent transitions"

@@ -11,23 +11,60 @@ from gambitts.sims.experiments import (
     experiment_from_dict,
     experiment_names,
     load_experiment,
+    load_experiment_file,
 )
 
 VALID = {
     "description": "d",
     "outcome_model": "linear_3d",
     "n_prompts": 5,
-    "noise_levels": [0],
+    "vary": "noise_level",
+    "values": [0],
     "horizon": 10,
     "replicates": 2,
     "agents": [{"kind": "StdTS"}],
 }
 
 
+def test_all_nine_blocks_ship_and_resolve():
+    assert experiment_names() == [
+        "one_d_sim",
+        "scale_arms",
+        "var_decomp_linear",
+        "db_access_sim",
+        "scale_dimensions",
+        "scale_fogambitt_arms",
+        "hedged_1d_sim",
+        "covariates",
+    ]
+    for name in experiment_names():
+        assert load_experiment(name).settings(), name
+
+
+def test_settings_resolve_what_a_block_varies():
+    one_d = {s.label: s for s in load_experiment("one_d_sim").settings()}
+    po = one_d["severity"].configs[0]
+    assert po.agent.kind == "poGAMBITTS" and po.agent.dims == ("severity",)
+    assert one_d["severity"].configs[2].agent.dims == ()  # StdTS models no dims
+    dims = {s.label: s for s in load_experiment("scale_dimensions").settings()}
+    ten = dims["10"].configs[0]
+    assert ten.outcome_dims == ten.agent.dims and len(ten.agent.dims) == 10
+    assert ten.outcome_model == "linear_full"
+    draws = {s.label: s for s in load_experiment("db_access_sim").settings()}
+    assert draws["15"].configs[0].agent.draws_per_cell == 15
+    assert draws["all"].configs[0].agent.draws_per_cell is None
+    # StdTS does not depend on generator access: one configuration serves all five settings.
+    assert len({setting.configs[1] for setting in draws.values()}) == 1
+    arms = load_experiment("scale_arms").settings()
+    assert [s.configs[0].n_prompts for s in arms] == [3, 5, 15, 30, 40]
+    long = load_experiment("scale_fogambitt_arms")
+    assert long.horizon == 10_000 and long.n_prompts == 40
+    assert [s.label for s in long.settings()] == ["sd_0", "sd_2", "sd_4"]
+
+
 def test_var_decomp_linear_has_the_papers_defaults():
     spec = load_experiment("var_decomp_linear")
-    assert "var_decomp_linear" in experiment_names()
-    assert (spec.replicates, spec.horizon, spec.n_prompts, spec.noise_levels) == (
+    assert (spec.replicates, spec.horizon, spec.n_prompts, spec.values) == (
         250,
         1000,
         5,
@@ -63,7 +100,11 @@ def test_agent_specs_build_the_right_agents():
         ({"n_prompt": 5}, r"unknown key\(s\) \['n_prompt'\]"),
         ({"horizon": 0}, "`horizon` must be a positive integer, got 0"),
         ({"replicates": "many"}, "`replicates` must be a positive integer, got 'many'"),
-        ({"noise_levels": [5]}, "`noise_levels` must be a non-empty list of levels 0..4"),
+        ({"values": [5]}, r"noise levels must be 0..4 \(sd_0 .. sd_4\), got 5"),
+        ({"vary": "weather"}, "`vary` must be one of"),
+        ({"vary": "n_dims", "values": [4]}, r"`n_dims` must be one of \[3, 5, 10, 15, 20\]"),
+        ({"vary": None}, "`values` needs `vary`"),
+        ({"values": []}, "`values` must list at least one value"),
         ({"agents": []}, "must list at least one agent"),
         ({"agents": [{"kind": "UCB"}]}, "agent `kind` must be one of"),
         ({"agents": [{"kind": "poGAMBITTS"}]}, "`dims` must name at least one style dimension"),
@@ -84,9 +125,33 @@ def test_bad_definitions_are_rejected_with_the_key_named(change, message):
         experiment_from_dict("mine", {**VALID, **change})
 
 
-def test_missing_keys_are_listed():
-    with pytest.raises(ExperimentError, match=r"missing key\(s\) \['horizon'\]"):
-        experiment_from_dict("mine", {k: v for k, v in VALID.items() if k != "horizon"})
+def test_missing_keys_are_listed_and_paper_defaults_fill_the_rest():
+    with pytest.raises(ExperimentError, match=r"missing key\(s\) \['outcome_model'\]"):
+        experiment_from_dict("mine", {k: v for k, v in VALID.items() if k != "outcome_model"})
+    minimal = experiment_from_dict(
+        "mine", {"description": "d", "outcome_model": "linear_3d", "agents": [{"kind": "StdTS"}]}
+    )
+    assert (minimal.replicates, minimal.horizon, minimal.n_prompts, minimal.noise_level) == (
+        250,
+        1000,
+        5,
+        0,
+    )
+    assert [s.label for s in minimal.settings()] == ["default"]
+
+
+def test_user_files_are_read_and_validated(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("mine:\n  description: d\n  outcome_model: linear_1d\n  agents: [{kind: StdTS}]\n")
+    assert list(load_experiment_file(path)) == ["mine"]
+    path.write_text("mine: [1, 2\n")
+    with pytest.raises(ExperimentError, match="is not valid YAML"):
+        load_experiment_file(path)
+    path.write_text("- just a list\n")
+    with pytest.raises(ExperimentError, match="must map experiment names to definitions"):
+        load_experiment_file(path)
+    with pytest.raises(ExperimentError, match="cannot read experiment file"):
+        load_experiment_file(tmp_path / "missing.yaml")
 
 
 def test_overrides_ignore_none_and_validate():

@@ -19,7 +19,7 @@ from gambitts.sims.world import select_prompts
 @pytest.fixture(scope="module")
 def short_spec():
     return load_experiment("var_decomp_linear").with_overrides(
-        replicates=12, horizon=40, noise_levels=(0, 4)
+        replicates=12, horizon=40, values=(0, 4)
     )
 
 
@@ -32,6 +32,8 @@ def test_a_replicates_trajectory_does_not_depend_on_the_batch(standin_db, short_
         ],
         dim="replicate",
         data_vars="minimal",
+        coords="minimal",
+        compat="override",
     )
     for name in ("action", "regret", "reward", "optimal_action", "context_cell"):
         np.testing.assert_array_equal(whole[name].values, parts[name].values, err_msg=name)
@@ -44,7 +46,9 @@ def test_results_dataset_explains_itself(standin_db, short_spec, tmp_path):
     assert dict(ds["regret"].sizes) == {"noise_level": 2, "agent": 3, "replicate": 12, "t": 40}
     assert list(ds["agent"].values) == ["StdTS", "poGAMBITTS", "foGAMBITTS"]
     assert list(ds["noise_level"].values) == ["sd_0", "sd_4"]
-    assert ds["optimal_action"].dims == ("replicate", "t")
+    assert ds["optimal_action"].dims == ("noise_level", "replicate", "t")
+    assert ds["context_cell"].dims == ("replicate", "t")
+    assert ds.attrs["varies"] == "noise_level"
     assert ds.attrs["seed"] == 7 and ds.attrs["gambitts_version"] == __version__
     config = json.loads(ds.attrs["config"])
     assert (
@@ -53,7 +57,8 @@ def test_results_dataset_explains_itself(standin_db, short_spec, tmp_path):
         and config["outcome_model"] == "linear_3d"
     )
     # Regret is the expected-reward gap of the played arm in the round's context.
-    gap = ds["expected_reward"].max("arm") - ds["expected_reward"]
+    expected = ds["expected_reward"].sel(noise_level="sd_0")
+    gap = expected.max("arm") - expected
     cell = ds["context_cell"].values
     played = ds["action"].sel(noise_level="sd_0", agent="StdTS").values
     np.testing.assert_allclose(
@@ -69,6 +74,7 @@ def test_results_dataset_explains_itself(standin_db, short_spec, tmp_path):
 
 def test_an_interrupted_write_leaves_no_file(standin_db, short_spec, tmp_path):
     ds = run_experiment(short_spec.with_overrides(replicates=2, horizon=3), standin_db)
+    ds.attrs = dict(ds.attrs)
     ds.attrs["unwritable"] = {"a": 1}  # NetCDF cannot store a dict: the write fails midway
     with pytest.raises(TypeError):
         write_netcdf_atomic(ds, tmp_path / "run.nc")
@@ -108,7 +114,7 @@ def test_generator_means_use_a_fresh_subset_per_replicate(standin_db):
 
 def test_gambitts_beats_standard_thompson_sampling_at_low_noise(standin_db):
     """The paper's finding on linear_3d at sd_0 with 5 prompts: po << StdTS, and fo < StdTS."""
-    spec = load_experiment("var_decomp_linear").with_overrides(replicates=40, noise_levels=(0,))
+    spec = load_experiment("var_decomp_linear").with_overrides(replicates=40, values=(0,))
     ds = run_experiment(spec, standin_db, seed=2025)
     rows = {r.agent: r for r in final_regret_summary(ds)}
     # Non-overlapping 95% intervals of the mean: a margin well beyond Monte Carlo error.
