@@ -138,13 +138,25 @@ def test_a_users_config_runs_and_plot_and_report_read_its_results(tmp_path):
     )
     out = tmp_path / "out"
     result = _run(
-        "simulate", "--config", str(config), "--replicates", "4", "--horizon", "20",
-        "--out", str(out), "--workers", "1", "--no-plot",
+        "simulate",
+        "--config",
+        str(config),
+        "--replicates",
+        "4",
+        "--horizon",
+        "20",
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--no-plot",
     )
     assert result.exit_code == 0, result.output
     plotted = _run("plot", str(out))
     assert plotted.exit_code == 0, plotted.output
-    assert (out / "plots" / "tiny_block.png").exists() and (out / "plots" / "tiny_block.pdf").exists()
+    assert (out / "plots" / "tiny_block.png").exists() and (
+        out / "plots" / "tiny_block.pdf"
+    ).exists()
     reported = _run("report", str(out))
     assert reported.exit_code == 0
     assert "## tiny_block" in reported.output and "| sd_4 | poGAMBITTS |" in reported.output

@@ -142,7 +142,9 @@ def test_missing_keys_are_listed_and_paper_defaults_fill_the_rest():
 
 def test_user_files_are_read_and_validated(tmp_path):
     path = tmp_path / "mine.yaml"
-    path.write_text("mine:\n  description: d\n  outcome_model: linear_1d\n  agents: [{kind: StdTS}]\n")
+    path.write_text(
+        "mine:\n  description: d\n  outcome_model: linear_1d\n  agents: [{kind: StdTS}]\n"
+    )
     assert list(load_experiment_file(path)) == ["mine"]
     path.write_text("mine: [1, 2\n")
     with pytest.raises(ExperimentError, match="is not valid YAML"):
