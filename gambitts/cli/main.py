@@ -159,7 +159,7 @@ def simulate(
 def _summarise(written: dict[str, Path], plot_dir: Path | None, format_summary) -> None:
     import xarray as xr
 
-    for name, path in written.items():
+    for path in written.values():
         with xr.open_dataset(path, engine="h5netcdf") as ds:
             ds = ds.load()
         click.echo(format_summary(ds))

@@ -110,7 +110,7 @@ VARIATIONS: dict[str, str] = {
     "noise_level": "reward noise level k of the grid sd_0 .. sd_4",
     "n_prompts": "number of prompts (arms)",
     "modelled_dim": "the one style dimension the two-stage agents model",
-    "draws_per_cell": "generator draws per (cell, prompt) available to the agents ('all' or a count)",
+    "draws_per_cell": "generator draws per (cell, prompt) for the agents ('all' or a count)",
     "n_dims": "style dimensions of the linear outcome and of the agents (a subset of linear_full)",
 }
 PAPER_DEFAULTS: dict[str, Any] = {

@@ -34,7 +34,8 @@ def block_section(ds: xr.Dataset) -> str:
     name = ds.attrs.get("experiment", "results")
     return (
         f"## {name}\n\n{ds.attrs.get('description', '')}\n\n"
-        f"Horizon {ds.sizes['t']}, {ds.sizes['replicate']} replicates, seed {ds.attrs.get('seed')}.\n\n"
+        f"Horizon {ds.sizes['t']}, {ds.sizes['replicate']} replicates, "
+        f"seed {ds.attrs.get('seed')}.\n\n"
         f"{block_table(ds)}\n"
     )
 
@@ -47,7 +48,8 @@ def results_files(results_dir: str | os.PathLike) -> list[Path]:
     files = sorted(directory.glob("*.nc"))
     if not files:
         raise OSError(
-            f"no results (*.nc) in {str(directory)!r}; run `gambitts simulate --out {directory}` first"
+            f"no results (*.nc) in {str(directory)!r}; "
+            f"run `gambitts simulate --out {directory}` first"
         )
     return files
 

@@ -277,6 +277,7 @@ def test_normal_inverse_wishart_thompson_draws_follow_the_posterior(rng):
     for arm in range(n_arms):
         kappa, dof = posterior.kappa_[0, 0, arm], posterior.dof_[0, 0, arm]
         psi = posterior.scale_matrix_[0, 0, arm]
-        # mu ~ t_{dof - d + 1}(mean, Psi / (kappa (dof - d + 1))): covariance Psi / (kappa (dof - d - 1)).
+        # mu ~ t_{dof - d + 1}(mean, Psi / (kappa (dof - d + 1))),
+        # so its covariance is Psi / (kappa (dof - d - 1)).
         cov = psi / (kappa * (dof - d - 1))
         _assert_moments(draws[:, arm], posterior.mean_[0, 0, arm], cov)
