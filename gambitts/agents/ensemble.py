@@ -518,13 +518,11 @@ def loss_and_gradient(params: np.ndarray, x: np.ndarray, y: np.ndarray) -> tuple
             f"`params` of length {params.shape[0]} do not fit a network with {n_features} inputs"
         )
     gradient = np.zeros_like(params)
-    hidden = np.empty(n_hidden, dtype=params.dtype)
-    delta = np.empty(n_hidden, dtype=params.dtype)
-    loss = 0.0
-    for row, target in zip(x, np.asarray(y, dtype=float), strict=True):
-        error = _accumulate(params, row, target, n_features, n_hidden, hidden, delta, gradient)
-        loss += 0.5 * error**2
-    return loss / len(x), gradient / len(x)
+    hidden = np.empty((len(x), n_hidden), dtype=params.dtype)
+    errors = np.empty(len(x), dtype=params.dtype)
+    targets = np.ascontiguousarray(y, dtype=params.dtype)
+    _batch_gradient(params, x, targets, n_features, n_hidden, hidden, errors, gradient)
+    return float(0.5 * np.mean(errors.astype(float) ** 2)), gradient / len(x)
 
 
 def network_output(params: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -538,6 +536,10 @@ def network_output(params: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- compiled kernels
+# Loops run batch-major with the hidden units innermost over 2-D views of the flat weights,
+# which LLVM vectorises (about 4x faster here than flat indexing per example).
+
+
 @numba.njit(inline="always")
 def _splitmix64(x):  # pragma: no cover - compiled
     x = x + np.uint64(0x9E3779B97F4A7C15)
@@ -554,41 +556,53 @@ def _hash_uniform(key, counter):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, fastmath=True)
-def _accumulate(params, x, target, n_features, n_hidden, hidden, delta, gradient):
-    """Add one example's gradient of ``(f(x) - target)^2 / 2`` to ``gradient``; return the error.
+def _batch_gradient(
+    params, x, targets, n_features, n_hidden, hidden, errors, gradient
+):  # pragma: no cover - compiled
+    """Add the summed gradient of ``(f(x_b) - targets_b)^2 / 2`` over the batch to ``gradient``.
 
-    ``hidden`` and ``delta`` are scratch arrays of length ``n_hidden``.
-    """  # pragma: no cover - compiled
-    o_b1 = n_features * n_hidden
-    o_w2 = o_b1 + n_hidden
-    o_b2 = o_w2 + n_hidden
-    for j in range(n_hidden):
-        hidden[j] = params[o_b1 + j]
-    for f in range(n_features):
-        xf = x[f]
-        if xf != 0.0:
-            row = f * n_hidden
-            for j in range(n_hidden):
-                hidden[j] += xf * params[row + j]
-    prediction = params[o_b2]
-    for j in range(n_hidden):
-        h = max(hidden[j], 0.0)
-        hidden[j] = h
-        prediction += h * params[o_w2 + j]
-    error = prediction - target
-    gradient[o_b2] += error
-    for j in range(n_hidden):
-        gradient[o_w2 + j] += error * hidden[j]
-        d = error * params[o_w2 + j] if hidden[j] > 0.0 else 0.0
-        delta[j] = d
-        gradient[o_b1 + j] += d
-    for f in range(n_features):
-        xf = x[f]
-        if xf != 0.0:
-            row = f * n_hidden
-            for j in range(n_hidden):
-                gradient[row + j] += xf * delta[j]
-    return error
+    ``hidden`` (batch x n_hidden) is scratch; ``errors`` receives ``f(x_b) - targets_b``.
+    """
+    n_in = n_features * n_hidden
+    w1 = params[:n_in].reshape((n_features, n_hidden))
+    b1 = params[n_in : n_in + n_hidden]
+    w2 = params[n_in + n_hidden : n_in + 2 * n_hidden]
+    g_w1 = gradient[:n_in].reshape((n_features, n_hidden))
+    g_b1 = gradient[n_in : n_in + n_hidden]
+    g_w2 = gradient[n_in + n_hidden : n_in + 2 * n_hidden]
+    zero = params[0] * 0
+    b2 = params[n_in + 2 * n_hidden]
+    for b in range(x.shape[0]):
+        row = hidden[b]
+        for j in range(n_hidden):
+            row[j] = b1[j]
+        for f in range(n_features):
+            xf = x[b, f]
+            if xf != zero:
+                for j in range(n_hidden):
+                    row[j] += xf * w1[f, j]
+        output = b2
+        for j in range(n_hidden):
+            h = max(row[j], zero)
+            row[j] = h
+            output += h * w2[j]
+        errors[b] = output - targets[b]
+    error_sum = zero
+    for b in range(x.shape[0]):
+        error = errors[b]
+        error_sum += error
+        row = hidden[b]
+        for j in range(n_hidden):
+            g_w2[j] += error * row[j]
+            delta = error * w2[j] if row[j] > zero else zero
+            row[j] = delta
+            g_b1[j] += delta
+        for f in range(n_features):
+            xf = x[b, f]
+            if xf != zero:
+                for j in range(n_hidden):
+                    g_w1[f, j] += xf * row[j]
+    gradient[n_in + 2 * n_hidden] += error_sum
 
 
 @numba.njit(cache=True, parallel=True, fastmath=True)
@@ -617,27 +631,31 @@ def _train_kernel(
 ):  # pragma: no cover - compiled
     """One Adam step of every member of every replicate on its own minibatch."""
     n_replicates, n_members, n_params = params.shape
+    dtype = params.dtype
     correction1 = 1.0 - beta1**adam_step
     correction2 = 1.0 - beta2**adam_step
     step_size = learning_rate / correction1
     for r in numba.prange(n_replicates):
-        gradient = np.empty(n_params, dtype=params.dtype)
-        hidden = np.empty(n_hidden, dtype=params.dtype)
-        delta = np.empty(n_hidden, dtype=params.dtype)
+        gradient = np.empty(n_params, dtype=dtype)
+        hidden = np.empty((batch_size, n_hidden), dtype=dtype)
+        x = np.empty((batch_size, n_features), dtype=dtype)
+        targets = np.empty(batch_size, dtype=dtype)
+        shifts = np.empty(batch_size, dtype=dtype)
+        errors = np.empty(batch_size, dtype=dtype)
         key = keys[r]
         for m in range(n_members):
-            gradient[:] = 0.0
-            p = params[r, m]
-            total = 0.0
             base = (step * n_members + m) * batch_size
             for b in range(batch_size):
                 i = min(int(_hash_uniform(key, base + b) * n_valid), n_valid - 1)
-                y = (y_buffer[r, i] - reward_mean[r]) * reward_inverse_sd[r]
-                shift = noise_scale[r] * perturbations[r, m, i]
-                error = _accumulate(
-                    p, x_buffer[r, i], y + shift, n_features, n_hidden, hidden, delta, gradient
-                )
-                total += (error + shift) ** 2
+                x[b] = x_buffer[r, i]
+                shifts[b] = noise_scale[r] * perturbations[r, m, i]
+                targets[b] = (y_buffer[r, i] - reward_mean[r]) * reward_inverse_sd[r] + shifts[b]
+            gradient[:] = 0.0
+            p = params[r, m]
+            _batch_gradient(p, x, targets, n_features, n_hidden, hidden, errors, gradient)
+            total = 0.0
+            for b in range(batch_size):
+                total += (errors[b] + shifts[b]) ** 2
             residuals[r, m] = total / batch_size
             m1 = adam_m[r, m]
             m2 = adam_v[r, m]
@@ -673,35 +691,59 @@ def _init_kernel(params, keys, n_features, n_hidden):  # pragma: no cover - comp
 
 @numba.njit(cache=True, fastmath=True)
 def _mc_mean_output(
-    p, draws, context, n_context, prompt_indicators, arm, offset, n_mc, n_hidden, const, total
+    params,
+    draws,
+    context,
+    n_context,
+    prompt_indicators,
+    arm,
+    offset,
+    n_mc,
+    n_hidden,
+    const,
+    total,
+    scratch,
 ):  # pragma: no cover - compiled
-    """Mean network output over ``n_mc`` draws (a cyclic window from ``offset``) of one arm."""
+    """Mean network output over ``n_mc`` draws (a cyclic window from ``offset``) of one arm.
+
+    Context and prompt-indicator inputs are the same for every draw, so they enter once, into
+    ``const``, and the hidden layer is averaged before the output (``const``, ``total`` and
+    ``scratch`` are scratch arrays of length ``n_hidden``).
+    """
     n_draws, n_dims = draws.shape
-    n_features_before_prompts = n_dims + n_context
-    o_b1 = ((p.shape[0] - 1) // n_hidden - 2) * n_hidden
-    o_w2 = o_b1 + n_hidden
+    n_features = (params.shape[0] - 1) // n_hidden - 2
+    n_in = n_features * n_hidden
+    w1 = params[:n_in].reshape((n_features, n_hidden))
+    b1 = params[n_in : n_in + n_hidden]
+    w2 = params[n_in + n_hidden : n_in + 2 * n_hidden]
+    zero = params[0] * 0
     for j in range(n_hidden):
-        value = p[o_b1 + j]
-        for f in range(n_context):
-            value += context[f] * p[(n_dims + f) * n_hidden + j]
-        if prompt_indicators and arm > 0:
-            value += p[(n_features_before_prompts + arm - 1) * n_hidden + j]
-        const[j] = value
-        total[j] = 0.0
+        const[j] = b1[j]
+        total[j] = zero
+    for f in range(n_context):
+        for j in range(n_hidden):
+            const[j] += context[f] * w1[n_dims + f, j]
+    if prompt_indicators and arm > 0:
+        for j in range(n_hidden):
+            const[j] += w1[n_dims + n_context + arm - 1, j]
+    hidden = scratch
     for d in range(n_mc):
         z = draws[(offset + d) % n_draws]
         for j in range(n_hidden):
-            value = const[j]
-            for f in range(n_dims):
-                value += z[f] * p[f * n_hidden + j]
-            total[j] += max(value, 0.0)
-    out = p[p.shape[0] - 1]
+            hidden[j] = const[j]
+        for f in range(n_dims):
+            zf = z[f]
+            for j in range(n_hidden):
+                hidden[j] += zf * w1[f, j]
+        for j in range(n_hidden):
+            total[j] += max(hidden[j], zero)
+    out = params[n_in + 2 * n_hidden]
     for j in range(n_hidden):
-        out += total[j] / n_mc * p[o_w2 + j]
+        out += total[j] / n_mc * w2[j]
     return out
 
 
-@numba.njit(cache=True, parallel=True)
+@numba.njit(cache=True, parallel=True, fastmath=True)
 def _score_kernel(
     params,
     members,
@@ -720,6 +762,7 @@ def _score_kernel(
     for r in numba.prange(n_replicates):
         const = np.empty(n_hidden, dtype=params.dtype)
         total = np.empty(n_hidden, dtype=params.dtype)
+        scratch = np.empty(n_hidden, dtype=params.dtype)
         p = params[r, members[r]]
         c = cells[r]
         for a in range(n_arms):
@@ -735,6 +778,7 @@ def _score_kernel(
                 n_hidden,
                 const,
                 total,
+                scratch,
             )
 
 
@@ -748,6 +792,7 @@ def _predict_kernel(
     for r in numba.prange(n_replicates):
         const = np.empty(n_hidden, dtype=params.dtype)
         total = np.empty(n_hidden, dtype=params.dtype)
+        scratch = np.empty(n_hidden, dtype=params.dtype)
         for m in range(n_members):
             for c in range(n_cells):
                 for a in range(n_arms):
@@ -763,4 +808,5 @@ def _predict_kernel(
                         n_hidden,
                         const,
                         total,
+                        scratch,
                     )

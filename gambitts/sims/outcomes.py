@@ -67,13 +67,14 @@ class OutcomeModel:
         """Return the part of ``E[Y | Z, x]`` due to ``Z``; ``z`` has shape ``(..., len(dims))``."""
         raise NotImplementedError
 
-    def row_effects(self, db: PromptDatabase) -> np.ndarray:
+    def row_effects(self, db: PromptDatabase, prompts: np.ndarray | None = None) -> np.ndarray:
         """Return :meth:`treatment_effect` of every database row, shape (prompt, cell, draw).
 
-        Rows beyond a cell's ``n_draws`` hold 0.
+        Only the rows of ``prompts`` if given; rows beyond a cell's ``n_draws`` hold 0.
         """
-        z = np.nan_to_num(db.z[..., db.dim_index(self.dims)])
-        return np.where(db.draw_mask(), self.treatment_effect(z), 0.0)
+        prompts = np.arange(db.n_prompts) if prompts is None else np.asarray(prompts)
+        z = np.nan_to_num(db.z[prompts][..., db.dim_index(self.dims)])
+        return np.where(db.draw_mask()[prompts], self.treatment_effect(z), 0.0)
 
     def context_offset(self) -> np.ndarray:
         """Return the intercept plus context terms of every context cell, shape ``(n_cells,)``."""
@@ -117,6 +118,11 @@ class LinearOutcome(OutcomeModel):
     def treatment_effect(self, z: np.ndarray) -> np.ndarray:
         """Return ``sum_d coef_d Z_d``; ``z`` has shape ``(..., len(dims))``."""
         return np.einsum("...d,d->...", z, np.array(list(self.coefs.values())))
+
+    def expected_reward_table(self, db: PromptDatabase) -> np.ndarray:
+        """Return exact ``mu(prompt, cell)`` (for a linear model: the effect of the cell means)."""
+        means = db.cell_means()[..., db.dim_index(self.dims)]
+        return self.treatment_effect(means) + self.context_offset()[None, :]
 
 
 def total_squared_deviation(db: PromptDatabase, dims: tuple[str, ...]) -> float:

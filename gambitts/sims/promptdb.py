@@ -17,6 +17,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +133,10 @@ class PromptDatabase:
 
     def cell_means(self) -> np.ndarray:
         """Return the mean of ``Z`` over each cell's valid draws, shape (prompt, cell, dim)."""
+        return self._cell_means.copy()
+
+    @cached_property
+    def _cell_means(self) -> np.ndarray:
         totals = np.where(self.draw_mask()[..., None], self.z, 0.0).sum(axis=2)
         return totals / self.n_draws[..., None]
 

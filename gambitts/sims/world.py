@@ -88,7 +88,7 @@ class GeneratorWorld:
         self._offset = outcome.context_offset()
         # The arms' database rows, flattened to (arm, cell, draw) -> row, for fast gathers.
         self._rows = np.nan_to_num(db.z[self.arm_prompts]).reshape(-1, db.n_dims)
-        self._row_reward = outcome.row_effects(db)[self.arm_prompts].reshape(-1)
+        self._row_reward = outcome.row_effects(db, self.arm_prompts).reshape(-1)
         self._n_draws = db.n_draws[self.arm_prompts].astype(float)  # (arm, cell)
         #: Exact expected reward of each (cell, arm), shape (n_cells, n_arms).
         self.expected_reward = outcome.expected_reward_table(db)[self.arm_prompts].T

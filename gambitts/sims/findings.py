@@ -1,0 +1,208 @@
+"""The paper's qualitative findings, checked against our results.
+
+Each finding is a claim from the paper (``../shared/paper/EXPERIMENTS.md``, "What the paper
+reports") with a check that reads our results and says whether it holds, with the numbers.
+:func:`write_findings` turns them into ``docs/results.md``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from gambitts.sims.report import block_table
+
+Results = dict[str, xr.Dataset]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a finding holds in our results, and the figures that say so."""
+
+    holds: bool
+    evidence: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A qualitative claim of the paper about one block, and how to check it."""
+
+    block: str
+    claim: str
+    check: Callable[[Results], Verdict]
+
+
+def final_mean(ds: xr.Dataset, agent: str, setting: str | None = None) -> float:
+    """Return the mean final cumulative regret of ``agent`` (at ``setting``, if given)."""
+    final = ds["regret"].astype(np.float64).sum("t", min_count=1).sel(agent=agent)
+    if setting is not None:
+        final = final.sel({ds.attrs.get("varies", "setting"): setting})
+    return float(final.mean("replicate"))
+
+
+def _ratio_rises_with_noise(results: Results) -> Verdict:
+    ds = results["var_decomp_linear"]
+    levels = [str(v) for v in ds["noise_level"].values]
+    ratios = [final_mean(ds, "poGAMBITTS", s) / final_mean(ds, "StdTS", s) for s in levels]
+    text = ", ".join(f"{s}: {r:.2f}" for s, r in zip(levels, ratios, strict=True))
+    return Verdict(ratios[0] < 0.5 and ratios[-1] > ratios[0], f"po/StdTS regret ratio {text}")
+
+
+def _po_lowest_when_dims_right(results: Results) -> Verdict:
+    ds = results["var_decomp_linear"]
+    po, others = (
+        final_mean(ds, "poGAMBITTS", "sd_0"),
+        {a: final_mean(ds, a, "sd_0") for a in map(str, ds["agent"].values) if a != "poGAMBITTS"},
+    )
+    text = f"po {po:.1f} vs " + ", ".join(f"{a} {v:.1f}" for a, v in others.items())
+    return Verdict(all(po < v for v in others.values()), f"at sd_0: {text}")
+
+
+def _misspecification_hurts(results: Results) -> Verdict:
+    ds = results["one_d_sim"]
+    std = final_mean(ds, "StdTS", "optimism")
+    right = final_mean(ds, "poGAMBITTS", "optimism")
+    wrong = {
+        s: final_mean(ds, agent, s)
+        for s in map(str, ds["modelled_dim"].values)
+        if s != "optimism"
+        for agent in ("poGAMBITTS", "foGAMBITTS")
+    }
+    worst_dim = max(wrong, key=wrong.get)
+    return Verdict(
+        right < std and wrong[worst_dim] > std,
+        f"StdTS {std:.1f}; po on optimism {right:.1f}; worst misspecified ({worst_dim}) "
+        f"{wrong[worst_dim]:.1f}",
+    )
+
+
+def _hedging_buys_robustness(results: Results) -> Verdict:
+    plain, hedged = results["one_d_sim"], results["hedged_1d_sim"]
+    wrong = [str(s) for s in plain["modelled_dim"].values if str(s) != "optimism"]
+    plain_worst = max(final_mean(plain, "poGAMBITTS", s) for s in wrong)
+    hedged_worst = max(final_mean(hedged, "poGAMBITTS", s) for s in wrong)
+    cost = final_mean(hedged, "poGAMBITTS", "optimism") - final_mean(
+        plain, "poGAMBITTS", "optimism"
+    )
+    return Verdict(
+        hedged_worst < plain_worst,
+        f"worst misspecified po: plain {plain_worst:.1f}, hedged {hedged_worst:.1f}; "
+        f"cost of hedging when right: {cost:+.1f}",
+    )
+
+
+def _few_draws_suffice(results: Results) -> Verdict:
+    ds = results["db_access_sim"]
+    std = final_mean(ds, "StdTS", "all")
+    gain = {s: std - final_mean(ds, "poGAMBITTS", s) for s in map(str, ds["draws_per_cell"].values)}
+    share = gain["15"] / gain["all"]
+    return Verdict(
+        share > 0.5, f"po's gain over StdTS with 15 draws is {share:.0%} of its gain with all"
+    )
+
+
+def _fo_few_arms_vs_many(results: Results) -> Verdict:
+    few = results["scale_arms"]
+    many = results["scale_fogambitt_arms"]
+    fo3, std3 = final_mean(few, "foGAMBITTS", "3"), final_mean(few, "StdTS", "3")
+    fo40, std40 = final_mean(many, "foGAMBITTS", "sd_0"), final_mean(many, "StdTS", "sd_0")
+    return Verdict(
+        fo3 < std3 and fo40 > std40,
+        f"3 prompts: fo {fo3:.1f} vs StdTS {std3:.1f}; 40 prompts, T=10000: fo {fo40:.1f} vs "
+        f"StdTS {std40:.1f}",
+    )
+
+
+def _fo_many_dims(results: Results) -> Verdict:
+    ds = results["scale_dimensions"]
+    ratios = {
+        s: final_mean(ds, "foGAMBITTS", s) / final_mean(ds, "StdTS", s)
+        for s in map(str, ds["n_dims"].values)
+    }
+    text = ", ".join(f"D={s}: {r:.2f}" for s, r in ratios.items())
+    return Verdict(ratios["20"] > 1 and ratios["20"] > ratios["3"], f"fo/StdTS ratio {text}")
+
+
+FINDINGS: tuple[Finding, ...] = (
+    Finding(
+        "var_decomp_linear",
+        "poGAMBITTS has clearly the lowest regret when stage 2 includes the right dims.",
+        _po_lowest_when_dims_right,
+    ),
+    Finding(
+        "var_decomp_linear",
+        "poGAMBITTS' edge over StdTS is largest at low 2nd-stage noise and narrows as noise grows.",
+        _ratio_rises_with_noise,
+    ),
+    Finding(
+        "one_d_sim",
+        "Modelling a wrong dim can make po and fo worse than StdTS.",
+        _misspecification_hurts,
+    ),
+    Finding(
+        "hedged_1d_sim",
+        "Prompt indicators (hedging) buy back robustness at a small cost.",
+        _hedging_buys_robustness,
+    ),
+    Finding(
+        "db_access_sim",
+        "A few generator draws per cell (15) already give most of poGAMBITTS' gain.",
+        _few_draws_suffice,
+    ),
+    Finding(
+        "scale_fogambitt_arms",
+        "foGAMBITTS beats StdTS with few arms but loses to it with 40 arms.",
+        _fo_few_arms_vs_many,
+    ),
+    Finding(
+        "scale_dimensions",
+        "foGAMBITTS loses to StdTS with many dims (one treatment model per cell and arm).",
+        _fo_many_dims,
+    ),
+)
+
+
+def load_results(results_dir: str | os.PathLike) -> Results:
+    """Read every block file in ``results_dir``, by block name."""
+    from gambitts.sims.report import results_files
+
+    results = {}
+    for path in results_files(results_dir):
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            results[path.stem] = ds.load()
+    return results
+
+
+def write_findings(results_dir: str | os.PathLike, out_path: str | os.PathLike) -> Path:
+    """Write a markdown page: per block, our figure and table beside the paper's findings."""
+    results = load_results(results_dir)
+    out = Path(out_path)
+    lines = [
+        "# Our results beside the paper's findings",
+        "",
+        "Generated by `gambitts report RESULTS_DIR --findings` from the run in "
+        f"`{results_dir}`. Claims are the paper's (EXPERIMENTS.md); each is checked on our",
+        "numbers (mean final cumulative regret over replicates).",
+        "",
+    ]
+    for name, ds in results.items():
+        lines += [f"## {name}", "", ds.attrs.get("description", ""), ""]
+        figure = Path(results_dir) / "plots" / f"{name}.png"
+        if figure.exists():
+            lines += [f"![{name}]({os.path.relpath(figure, out.parent)})", ""]
+        for finding in (f for f in FINDINGS if f.block == name):
+            try:
+                verdict = finding.check(results)
+                mark = "agrees" if verdict.holds else "DISAGREES"
+                lines += [f"- Paper: {finding.claim} **Ours: {mark}** ({verdict.evidence})."]
+            except KeyError as missing:
+                lines += [f"- Paper: {finding.claim} Not checked: needs results of {missing}."]
+        lines += ["", block_table(ds), ""]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines))
+    return out
