@@ -93,10 +93,7 @@ def solve_lower(low: np.ndarray, b: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (..., p)
     """
-    batch, matrices, vectors = _as_batches(np.asarray(low), np.asarray(b))
-    out = np.empty_like(vectors)
-    _solve_lower_kernel(matrices, vectors, out)
-    return out.reshape(*batch, matrices.shape[-1])
+    return _solve(_solve_lower_kernel, low, b)
 
 
 def solve_lower_transposed(low: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -111,9 +108,13 @@ def solve_lower_transposed(low: np.ndarray, b: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (..., p)
     """
+    return _solve(_solve_lower_transposed_kernel, low, b)
+
+
+def _solve(kernel, low: np.ndarray, b: np.ndarray) -> np.ndarray:
     batch, matrices, vectors = _as_batches(np.asarray(low), np.asarray(b))
     out = np.empty_like(vectors)
-    _solve_lower_transposed_kernel(matrices, vectors, out)
+    kernel(matrices, vectors, out)
     return out.reshape(*batch, matrices.shape[-1])
 
 
