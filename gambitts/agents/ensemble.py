@@ -46,6 +46,7 @@ from gambitts.agents.base import Agent, all_finite
 from gambitts.models.random_streams import BatchRandom, as_replicate_random
 
 _INIT_DOMAIN = np.uint64(0xD1B54A32D192ED03)  # separates the initial weights' hash stream
+_PARALLEL_MIN_REPLICATES = 32
 
 
 @dataclass(frozen=True)
@@ -362,7 +363,7 @@ class EnsPoGAMBITTS(Agent):
         scale = self._perturbation_scale()
         for step in range(config.steps_per_round):
             self._adam_step += 1
-            _train_kernel(
+            self._kernel("train")(
                 self.params_,
                 self._adam_m,
                 self._adam_v,
@@ -408,7 +409,7 @@ class EnsPoGAMBITTS(Agent):
         n_mc = min(self.config.n_mc_draws, n_draws)
         offset = (self.n_observed_ * n_mc) % n_draws
         scores = np.empty((self._n_replicates, self.n_arms), dtype=np.float32)
-        _score_kernel(
+        self._kernel("score")(
             self.params_,
             np.ascontiguousarray(members, dtype=np.int64),
             np.ascontiguousarray(cells, dtype=np.int64),
@@ -451,6 +452,15 @@ class EnsPoGAMBITTS(Agent):
         return out * scale + self.reward_mean_[:, None, None, None]
 
     # ------------------------------------------------------------------ checks
+    def _kernel(self, name: str):
+        """Return the compiled kernel ``name``: threaded for many replicates, else serial.
+
+        Below ``_PARALLEL_MIN_REPLICATES`` replicates a kernel call is too short to share between
+        threads (on a busy machine a thread wake-up can cost more than the work).
+        """
+        parallel = self._n_replicates >= _PARALLEL_MIN_REPLICATES
+        return _KERNELS[name][0 if parallel else 1]
+
     def _n_context(self) -> int:
         return 0 if self.context_features is None else self.context_features.shape[1]
 
@@ -810,3 +820,10 @@ def _predict_kernel(
                         total,
                         scratch,
                     )
+
+
+#: Each kernel threaded over replicates, and the same code compiled serially for small batches.
+_KERNELS = {
+    "train": (_train_kernel, numba.njit(cache=True, fastmath=True)(_train_kernel.py_func)),
+    "score": (_score_kernel, numba.njit(cache=True, fastmath=True)(_score_kernel.py_func)),
+}

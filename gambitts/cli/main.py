@@ -206,13 +206,23 @@ def plot(results_dir: str, names: tuple[str, ...], plot_all: bool) -> None:
     type=click.Path(dir_okay=False),
     help="Markdown file (default RESULTS_DIR/report.md).",
 )
-def report(results_dir: str, out_path: str | None) -> None:
+@click.option(
+    "--findings",
+    "findings_path",
+    type=click.Path(dir_okay=False),
+    help="Also write our results beside the paper's findings here (e.g. docs/results.md).",
+)
+def report(results_dir: str, out_path: str | None, findings_path: str | None) -> None:
     """Print and save a markdown table of final cumulative regret per block, agent and setting."""
     from gambitts.sims.report import write_report
 
     text, path = write_report(results_dir, out_path)
     click.echo(text)
     click.echo(f"saved: {path}")
+    if findings_path is not None:
+        from gambitts.sims.findings import write_findings
+
+        click.echo(f"findings: {write_findings(results_dir, findings_path)}")
 
 
 @main.command()

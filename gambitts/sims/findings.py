@@ -35,6 +35,7 @@ class Finding:
     block: str
     claim: str
     check: Callable[[Results], Verdict]
+    note: str = ""
 
 
 def final_mean(ds: xr.Dataset, agent: str, setting: str | None = None) -> float:
@@ -68,16 +69,16 @@ def _misspecification_hurts(results: Results) -> Verdict:
     std = final_mean(ds, "StdTS", "optimism")
     right = final_mean(ds, "poGAMBITTS", "optimism")
     wrong = {
-        s: final_mean(ds, agent, s)
+        (agent, s): final_mean(ds, agent, s)
         for s in map(str, ds["modelled_dim"].values)
         if s != "optimism"
         for agent in ("poGAMBITTS", "foGAMBITTS")
     }
-    worst_dim = max(wrong, key=wrong.get)
+    agent, dim = max(wrong, key=wrong.get)
     return Verdict(
-        right < std and wrong[worst_dim] > std,
-        f"StdTS {std:.1f}; po on optimism {right:.1f}; worst misspecified ({worst_dim}) "
-        f"{wrong[worst_dim]:.1f}",
+        right < std and wrong[agent, dim] > std,
+        f"StdTS {std:.1f}; po on optimism {right:.1f}; worst misspecified: {agent} on {dim} "
+        f"{wrong[agent, dim]:.1f}",
     )
 
 
@@ -90,7 +91,7 @@ def _hedging_buys_robustness(results: Results) -> Verdict:
         plain, "poGAMBITTS", "optimism"
     )
     return Verdict(
-        hedged_worst < plain_worst,
+        hedged_worst < plain_worst and cost < plain_worst - hedged_worst,
         f"worst misspecified po: plain {plain_worst:.1f}, hedged {hedged_worst:.1f}; "
         f"cost of hedging when right: {cost:+.1f}",
     )
@@ -107,14 +108,21 @@ def _few_draws_suffice(results: Results) -> Verdict:
 
 
 def _fo_few_arms_vs_many(results: Results) -> Verdict:
-    few = results["scale_arms"]
-    many = results["scale_fogambitt_arms"]
-    fo3, std3 = final_mean(few, "foGAMBITTS", "3"), final_mean(few, "StdTS", "3")
-    fo40, std40 = final_mean(many, "foGAMBITTS", "sd_0"), final_mean(many, "StdTS", "sd_0")
+    ds = results["scale_arms"]
+    settings = [str(s) for s in ds["n_prompts"].values]
+    fo = {s: final_mean(ds, "foGAMBITTS", s) for s in settings}
+    std = {s: final_mean(ds, "StdTS", s) for s in settings}
+    text = ", ".join(f"K={s}: fo {fo[s]:.1f} vs StdTS {std[s]:.1f}" for s in settings)
+    return Verdict(fo[settings[0]] < std[settings[0]] and fo["40"] > std["40"], text)
+
+
+def _fo_long_horizon_many_arms(results: Results) -> Verdict:
+    ds = results["scale_fogambitt_arms"]
+    levels = [str(s) for s in ds["noise_level"].values]
+    ratios = {s: final_mean(ds, "foGAMBITTS", s) / final_mean(ds, "StdTS", s) for s in levels}
+    text = ", ".join(f"{s}: {r:.2f}" for s, r in ratios.items())
     return Verdict(
-        fo3 < std3 and fo40 > std40,
-        f"3 prompts: fo {fo3:.1f} vs StdTS {std3:.1f}; 40 prompts, T=10000: fo {fo40:.1f} vs "
-        f"StdTS {std40:.1f}",
+        all(r > 1 for r in ratios.values()), f"fo/StdTS ratio at T={ds.sizes['t']}: {text}"
     )
 
 
@@ -155,9 +163,18 @@ FINDINGS: tuple[Finding, ...] = (
         _few_draws_suffice,
     ),
     Finding(
-        "scale_fogambitt_arms",
+        "scale_arms",
         "foGAMBITTS beats StdTS with few arms but loses to it with 40 arms.",
         _fo_few_arms_vs_many,
+    ),
+    Finding(
+        "scale_fogambitt_arms",
+        "With 40 arms foGAMBITTS loses to StdTS, even over a long horizon.",
+        _fo_long_horizon_many_arms,
+        note="A possible reason: our stand-in's prompts differ more, relative to the within-cell "
+        "spread of Z, than the paper's LLM database did, so foGAMBITTS' 480 treatment models "
+        "(12 cells x 40 prompts) become informative within 10,000 rounds, while StdTS still "
+        "learns 40 reward means from noisy rewards whose spread includes the treatment noise.",
     ),
     Finding(
         "scale_dimensions",
@@ -200,6 +217,8 @@ def write_findings(results_dir: str | os.PathLike, out_path: str | os.PathLike) 
                 verdict = finding.check(results)
                 mark = "agrees" if verdict.holds else "DISAGREES"
                 lines += [f"- Paper: {finding.claim} **Ours: {mark}** ({verdict.evidence})."]
+                if not verdict.holds and finding.note:
+                    lines += [f"  {finding.note}"]
             except KeyError as missing:
                 lines += [f"- Paper: {finding.claim} Not checked: needs results of {missing}."]
         lines += ["", block_table(ds), ""]

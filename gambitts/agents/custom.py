@@ -1,0 +1,722 @@
+"""poGAMBITTS with a user's own PyMC outcome model (stage 2), refitted every few rounds.
+
+The builder contract
+--------------------
+``builder(features, rewards) -> pymc.Model`` is a pure function (no sampling, I/O or plots) that
+
+1. declares ``pm.Data("features", features, dims=("obs", <any name>))`` holding the stage-2
+   feature rows of :meth:`~gambitts.agents.two_stage.TwoStageAgent.features`
+   (``[Z (modelled dims), context features, prompt indicators, 1]``, intercept column last;
+   :meth:`~gambitts.agents.two_stage.TwoStageAgent.feature_names` names them), and
+   ``pm.Data("rewards", rewards, dims="obs")``. The ``obs`` dim must have no coordinate values,
+   so that the number of observations can change;
+2. declares a variable named ``expected_reward`` (configurable with ``expected_reward=``),
+   typically a ``pm.Deterministic`` with dims ``("obs",)``: the mean reward of each feature row
+   given the model's parameters, a function of ``features`` and the *free* random variables only
+   (no data other than ``features``, no random draws). The agent re-evaluates this graph on
+   candidate rows ``[Z, x, a, 1]`` to score arms;
+3. has free random variables whose shapes do not depend on the number of observations
+   (coefficients, scales, degrees of freedom; not one latent per observation).
+
+It is called once per :meth:`CustomPoGAMBITTS.reset` with zero-row arrays (so it must accept
+``features`` of shape ``(0, n_features)``); the model is compiled then and only its data change
+afterwards. :func:`gambitts.models.pymc_models.build_outcome_model` (via ``functools.partial``
+for ``prior`` and ``feature_names``) satisfies the contract and reproduces
+:class:`~gambitts.agents.two_stage.PoGAMBITTS`'s posterior.
+
+What the agent does
+-------------------
+- Until the first refit, Thompson draws come from ``n_posterior_draws`` prior draws (one
+  ``pymc.draw`` at reset, shared by all replicates; each replicate indexes them with its own
+  stream).
+- Every ``refit_every`` updates each replicate's model is refitted on all its observations
+  (a loop over replicates; MCMC cannot be batched) with ``method``:
+
+  ``"nuts"`` (default)
+      nutpie, used directly: :func:`nutpie.compile_pymc_model` once per reset, then
+      ``compiled.with_data(...)`` and :func:`nutpie.sample` per refit (no recompilation).
+      Warm start: each chain starts at a random draw of the replicate's previous fit
+      (unconstrained space), and later fits tune for ``warm_tune`` steps instead of ``tune``.
+  ``"nuts-pymc"``
+      PyMC's NUTS on the same model after :func:`pymc.set_data` (the C code is cached, PyMC
+      rebuilds its graph each call, ~1 s). Warm start through ``initvals``. The fallback when
+      nutpie is not installed.
+  ``"laplace"``
+      Mode (L-BFGS from the previous mode) and Hessian of the log density in PyMC's
+      unconstrained space, compiled once; draws from the normal approximation there, mapped back.
+  ``"advi"``
+      Mean-field ADVI (:func:`pymc.fit`, ``advi_iterations`` steps) after :func:`pymc.set_data`,
+      started from the previous fit's mean. PyMC recompiles ADVI's step each call (~1 s).
+
+- After a refit, the expected reward of every (cell, arm) is computed for every posterior draw
+  by averaging ``expected_reward`` over the arm's generator draws in the cell (the given
+  ``generator_draws``, first ``n_mc_draws`` of them; or the ``generator_means`` when only those
+  are given, exact for models linear in ``Z``). :meth:`CustomPoGAMBITTS.select` then only picks
+  one draw per replicate and looks up its row: vectorised over replicates, no PyMC call.
+
+Randomness
+----------
+:meth:`CustomPoGAMBITTS.select` takes two standard normals per replicate from its own stream:
+the first (through the normal CDF) picks the posterior draw, the second's 64 bits become the
+replicate's sampler seed for the next refit. Refits before any ``select`` (e.g.
+:meth:`~gambitts.agents.base.Agent.update_sequence` on recorded data) are seeded from
+``SeedSequence(seed, spawn_key=(replicate, refit))``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import logging
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, Self
+
+import numpy as np
+import xarray as xr
+from scipy.special import ndtr
+
+from gambitts.agents.base import all_finite
+from gambitts.agents.two_stage import TwoStageAgent
+from gambitts.models.diagnostics import (
+    empty_fit_diagnostics,
+    fit_diagnostics,
+    stack_diagnostics,
+    unhealthy,
+)
+from gambitts.models.random_streams import BatchRandom, as_replicate_random
+
+Method = Literal["nuts", "nuts-pymc", "laplace", "advi"]
+METHODS: tuple[str, ...] = ("nuts", "nuts-pymc", "laplace", "advi")
+Builder = Callable[[np.ndarray, np.ndarray], Any]
+
+__all__ = ["METHODS", "CustomPoGAMBITTS", "UnhealthyFitWarning", "nutpie_available"]
+
+
+class UnhealthyFitWarning(UserWarning):
+    """A refit's convergence diagnostics crossed a threshold (see :mod:`~gambitts.models.diagnostics`)."""  # noqa: E501
+
+
+def nutpie_available() -> bool:
+    """Return whether nutpie is installed (the default ``"nuts"`` method needs it)."""
+    return importlib.util.find_spec("nutpie") is not None
+
+
+@dataclasses.dataclass
+class _Fit:
+    """One replicate's fit: constrained draws ``name -> (chain, draw, ...)`` and diagnostics."""
+
+    draws: dict[str, np.ndarray]
+    diagnostics: xr.Dataset
+    warm: Any
+    idata: Any = None
+
+
+class CustomPoGAMBITTS(TwoStageAgent):
+    """poGAMBITTS with a user-supplied PyMC stage-2 model (see the module notes for the contract).
+
+    Parameters
+    ----------
+    n_arms : int
+        Number of prompts.
+    n_dims : int
+        Number of modelled dimensions of ``Z``.
+    n_cells : int, default 12
+        Number of context cells.
+    builder : callable
+        ``builder(features, rewards) -> pymc.Model`` following the contract above.
+    context_features : ndarray of shape (n_cells, n_context_features), optional
+        Stage-2 context features per cell (``None`` leaves context out).
+    prompt_indicators : bool, default False
+        Add ``n_arms - 1`` prompt indicators to the features.
+    method : {"nuts", "nuts-pymc", "laplace", "advi"}, default "nuts"
+        How to refit (see the module notes). ``"nuts"`` needs nutpie.
+    refit_every : int, default 10
+        Refit after every ``refit_every`` updates.
+    draws : int, default 500
+        Posterior draws per chain (``chains * draws`` draws in total for every method).
+    tune : int, default 500
+        Tuning steps per chain of the first NUTS fit.
+    warm_tune : int, default 200
+        Tuning steps per chain of later (warm-started) NUTS fits.
+    chains : int, default 2
+        NUTS chains (run one after the other).
+    n_mc_draws : int, default 32
+        Generator draws per (cell, arm) averaged over in the expected reward.
+    expected_reward : str, default "expected_reward"
+        Name of the model variable holding the expected reward of each ``features`` row.
+    advi_iterations : int, default 10000
+        ADVI optimisation steps per refit.
+    seed : int, default 0
+        Root of the prior draws' seed and of the sampler seeds of refits before any ``select``.
+    warn_unhealthy : bool, default True
+        Warn (once per reset) with :class:`UnhealthyFitWarning` when a refit looks unhealthy.
+    sampler_kwargs : mapping, optional
+        Extra keyword arguments for :func:`nutpie.sample` or :func:`pymc.sample`.
+
+    Attributes
+    ----------
+    model_ : pymc.Model
+        The built model (data replaced at each refit).
+    draws_ : list of dict
+        Per replicate, the latest fit's draws ``name -> (chain, draw, ...)`` of the free variables
+        (prior draws with one chain before the first refit).
+    arm_reward_ : ndarray of float32, shape (n_replicates, n_posterior_draws, n_cells, n_arms)
+        Expected reward of each (cell, arm) under each draw of the latest fit.
+    n_compilations_ : int
+        How many times the model was compiled (once per reset; refits never compile).
+    fit_times_ : list of float
+        Wall time of every fit of every replicate, seconds.
+    """
+
+    name = "custom-poGAMBITTS"
+    uses_generator = True
+    uses_generator_draws = True
+
+    def __init__(
+        self,
+        n_arms: int,
+        n_dims: int,
+        n_cells: int = 12,
+        *,
+        builder: Builder,
+        context_features: np.ndarray | None = None,
+        prompt_indicators: bool = False,
+        method: Method = "nuts",
+        refit_every: int = 10,
+        draws: int = 500,
+        tune: int = 500,
+        warm_tune: int = 200,
+        chains: int = 2,
+        n_mc_draws: int = 32,
+        expected_reward: str = "expected_reward",
+        advi_iterations: int = 10_000,
+        seed: int = 0,
+        warn_unhealthy: bool = True,
+        sampler_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            n_arms,
+            n_dims,
+            n_cells,
+            context_features=context_features,
+            prompt_indicators=prompt_indicators,
+        )
+        if not callable(builder):
+            raise TypeError(
+                f"`builder` must be a callable builder(features, rewards) -> pymc.Model, "
+                f"got {type(builder).__name__}"
+            )
+        if method not in METHODS:
+            raise ValueError(f"`method` must be one of {list(METHODS)}, got {method!r}")
+        if method == "nuts" and not nutpie_available():
+            raise ValueError(
+                "`method='nuts'` needs nutpie (`pip install nutpie`); "
+                "or use method='nuts-pymc' for PyMC's own NUTS"
+            )
+        for label, value, low in (
+            ("refit_every", refit_every, 1),
+            ("draws", draws, 1),
+            ("tune", tune, 0),
+            ("warm_tune", warm_tune, 0),
+            ("chains", chains, 1),
+            ("n_mc_draws", n_mc_draws, 1),
+            ("advi_iterations", advi_iterations, 1),
+        ):
+            if not (isinstance(value, int | np.integer) and value >= low):
+                raise ValueError(f"`{label}` must be an integer >= {low}, got {value!r}")
+        self.builder = builder
+        self.method = method
+        self.refit_every = int(refit_every)
+        self.draws = int(draws)
+        self.tune = int(tune)
+        self.warm_tune = int(warm_tune)
+        self.chains = int(chains)
+        self.n_mc_draws = int(n_mc_draws)
+        self.expected_reward = expected_reward
+        self.advi_iterations = int(advi_iterations)
+        self.seed = int(seed)
+        self.warn_unhealthy = warn_unhealthy
+        self.sampler_kwargs = dict(sampler_kwargs or {})
+
+    @property
+    def n_posterior_draws(self) -> int:
+        """Posterior draws kept per fit: ``chains * draws``."""
+        return self.chains * self.draws
+
+    # ------------------------------------------------------------------ Agent interface
+    def reset(
+        self,
+        n_replicates: int,
+        generator_means: np.ndarray | None = None,
+        generator_draws: np.ndarray | None = None,
+    ) -> Self:
+        """Build and compile the model, draw the prior, and take stage 1 from the generator.
+
+        Parameters
+        ----------
+        n_replicates : int
+        generator_means : ndarray, shape (n_replicates, n_cells, n_arms, n_dims), optional
+            Mean generator draw per (cell, prompt); used when ``generator_draws`` is not given.
+        generator_draws : ndarray, shape (n_replicates, n_cells, n_arms, n_draws, n_dims), optional
+            Generator draws per (cell, prompt); the first ``n_mc_draws`` are averaged over.
+            Shapes without the replicate axis are shared by all replicates.
+        """
+        self._n_replicates = int(n_replicates)
+        self.treatment_draws_ = self._check_generator(
+            n_replicates, generator_means, generator_draws
+        )
+        self._build()
+        self._seed_keys: np.ndarray | None = None
+        self.n_observed_ = 0
+        self._features = np.zeros((n_replicates, 64, self.n_features))
+        self._rewards = np.zeros((n_replicates, 64))
+        self._warm: list[Any] = [None] * n_replicates
+        self._fit_diagnostics: list[list[xr.Dataset]] = []
+        self._refit_rounds: list[int] = []
+        self._warned = False
+        self.fit_times_: list[float] = []
+        self.last_idata_: list[Any] = [None] * n_replicates
+        prior = self._prior_draws()
+        self.draws_ = [prior] * n_replicates
+        self.arm_reward_ = np.empty(
+            (n_replicates, self.n_posterior_draws, self.n_cells, self.n_arms), dtype=np.float32
+        )
+        for replicate in range(n_replicates):
+            self.arm_reward_[replicate] = self._arm_reward(replicate, prior)
+        return self
+
+    def select(self, cells: np.ndarray, rng: BatchRandom | np.random.Generator) -> np.ndarray:
+        """Pick one draw of the latest fit per replicate and play its best arm in the cell."""
+        cells = self._check_cells(cells, "select")
+        rng = as_replicate_random(rng, self._n_replicates)
+        normals = rng.standard_normal(2)
+        n = self.n_posterior_draws
+        index = np.minimum((ndtr(normals[:, 0]) * n).astype(np.int64), n - 1)
+        self._seed_keys = np.ascontiguousarray(normals[:, 1]).view(np.uint64).copy()
+        scores = self.arm_reward_[np.arange(self._n_replicates), index, cells]
+        return np.argmax(scores, axis=1)
+
+    def update(
+        self, cells: np.ndarray, actions: np.ndarray, z: np.ndarray, rewards: np.ndarray
+    ) -> Self:
+        """Store each replicate's (features, reward); refit every ``refit_every`` updates."""
+        cells, actions, rewards = self._check_observation(cells, actions, rewards)
+        z = self._check_z(z)
+        if self.n_observed_ == self._rewards.shape[1]:
+            self._features = np.concatenate([self._features, np.zeros_like(self._features)], 1)
+            self._rewards = np.concatenate([self._rewards, np.zeros_like(self._rewards)], 1)
+        self._features[:, self.n_observed_] = self.features(cells, actions, z)
+        self._rewards[:, self.n_observed_] = rewards
+        self.n_observed_ += 1
+        if self.n_observed_ % self.refit_every == 0:
+            self.refit()
+        return self
+
+    # ------------------------------------------------------------------ fitting
+    def refit(self) -> Self:
+        """Refit every replicate's model on all its observations now (``update`` calls this)."""
+        self._require_reset("refit")
+        n = self.n_observed_
+        refit = len(self._refit_rounds)
+        row = []
+        for replicate in range(self._n_replicates):
+            seed = self._sampler_seed(replicate, refit)
+            start = time.perf_counter()
+            fit = self._engine.fit(
+                self._features[replicate, :n],
+                self._rewards[replicate, :n],
+                seed=seed,
+                warm=self._warm[replicate],
+            )
+            self.fit_times_.append(time.perf_counter() - start)
+            self._warm[replicate] = fit.warm
+            self.draws_[replicate] = fit.draws
+            self.last_idata_[replicate] = fit.idata
+            self.arm_reward_[replicate] = self._arm_reward(replicate, fit.draws)
+            row.append(fit.diagnostics)
+        self._fit_diagnostics.append(row)
+        self._refit_rounds.append(n)
+        if self.warn_unhealthy and not self._warned:
+            latest = stack_diagnostics([row], refit_rounds=[n])
+            problem = unhealthy(latest.assign_coords(refit=[refit]))
+            if problem is not None:
+                self._warned = True
+                warnings.warn(
+                    f"{self.name}: unhealthy {self.method} fit after {n} observations: {problem}. "
+                    "Thompson draws may not follow the posterior; raise `draws`/`tune`, "
+                    "reparametrise the model, or inspect `diagnostics_` (warned once per reset)",
+                    UnhealthyFitWarning,
+                    stacklevel=3,
+                )
+        return self
+
+    @property
+    def diagnostics_(self) -> xr.Dataset:
+        """Diagnostics of every refit: dims ``(refit, replicate, variable)``.
+
+        See :func:`gambitts.models.diagnostics.stack_diagnostics`; coordinate ``refit_round``
+        is the number of observations each refit saw.
+        """
+        self._require_reset("diagnostics_")
+        return stack_diagnostics(self._fit_diagnostics, refit_rounds=self._refit_rounds)
+
+    @property
+    def free_variables(self) -> list[str]:
+        """Names of the model's free random variables (what the agent stores per draw)."""
+        self._require_reset("free_variables")
+        return [rv.name for rv in self.model_.free_RVs]
+
+    def _sampler_seed(self, replicate: int, refit: int) -> int:
+        if self._seed_keys is not None:
+            key = np.uint64(self._seed_keys[replicate]) ^ np.uint64(refit)
+            return int(key >> np.uint64(1))  # 63 bits: every sampler accepts it
+        sequence = np.random.SeedSequence(self.seed, spawn_key=(replicate, refit))
+        return int(sequence.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+    def _build(self) -> None:
+        import pymc as pm
+
+        empty_features = np.zeros((0, self.n_features))
+        model = self.builder(empty_features, np.zeros(0))
+        if not isinstance(model, pm.Model):
+            raise TypeError(
+                f"`builder` must return a pymc.Model, got {type(model).__name__}; "
+                "see gambitts.agents.custom for the contract"
+            )
+        for name in ("features", "rewards", self.expected_reward):
+            if name not in model.named_vars:
+                raise ValueError(
+                    f"the model from `builder` must define `{name}` (it has "
+                    f"{sorted(model.named_vars)}); see gambitts.agents.custom for the contract"
+                )
+        self.model_ = model
+        free = [rv.name for rv in model.free_RVs]
+        self._shapes = {rv.name: tuple(int(s) for s in rv.shape.eval()) for rv in model.free_RVs}
+        self._evaluate = _expected_reward_function(model, self.expected_reward)
+        self._engine = _ENGINES[self.method](self, model, free)
+        self.n_compilations_ = getattr(self, "n_compilations_", 0) + 1
+
+    def _prior_draws(self) -> dict[str, np.ndarray]:
+        import pymc as pm
+
+        rvs = self.model_.free_RVs
+        seed = np.random.SeedSequence(self.seed, spawn_key=(2**31,)).generate_state(1)[0]
+        values = pm.draw(rvs, draws=self.n_posterior_draws, random_seed=int(seed))
+        return {rv.name: np.asarray(v)[None] for rv, v in zip(rvs, values, strict=True)}
+
+    def _candidate_rows(self, replicate: int) -> np.ndarray:
+        """Feature rows of every (cell, arm, generator draw) of one replicate."""
+        z = self.treatment_draws_[replicate]  # (cell, arm, m, dim)
+        cells, arms, _ = np.indices(z.shape[:3]).reshape(3, -1)
+        return self.features(cells, arms, z.reshape(-1, self.n_dims))
+
+    def _arm_reward(self, replicate: int, draws: dict[str, np.ndarray]) -> np.ndarray:
+        """Expected reward ``(n_posterior_draws, n_cells, n_arms)`` under each draw."""
+        rows = self._candidate_rows(replicate)
+        flat = {
+            name: np.asarray(draws[name]).reshape(-1, *self._shapes[name]) for name in self._shapes
+        }
+        n = next(iter(flat.values())).shape[0] if flat else self.n_posterior_draws
+        if n != self.n_posterior_draws:
+            raise RuntimeError(f"a fit returned {n} draws, expected {self.n_posterior_draws}")
+        out = np.empty((n, self.n_cells, self.n_arms), dtype=np.float32)
+        m = self.treatment_draws_.shape[3]
+        chunk = max(1, 2_000_000 // max(len(rows), 1))
+        for start in range(0, n, chunk):
+            values = self._evaluate(
+                {name: v[start : start + chunk] for name, v in flat.items()}, rows
+            )
+            out[start : start + chunk] = values.reshape(-1, self.n_cells, self.n_arms, m).mean(-1)
+        if not all_finite(out):
+            raise FloatingPointError(
+                f"`{self.expected_reward}` is not finite for some posterior draws of replicate "
+                f"{replicate}; check the model"
+            )
+        return out
+
+    def _check_generator(
+        self,
+        n_replicates: int,
+        generator_means: np.ndarray | None,
+        generator_draws: np.ndarray | None,
+    ) -> np.ndarray:
+        cells, arms, dims = self.n_cells, self.n_arms, self.n_dims
+        if generator_draws is not None:
+            draws = np.asarray(generator_draws, dtype=float)
+            if draws.ndim == 4:
+                draws = np.broadcast_to(draws, (n_replicates, *draws.shape))
+            if (
+                draws.ndim != 5
+                or draws.shape[:3] != (n_replicates, cells, arms)
+                or (draws.shape[4] != dims)
+            ):
+                raise ValueError(
+                    f"`generator_draws` must have shape ({n_replicates}, {cells}, {arms}, "
+                    f"n_draws, {dims}) = (replicate, cell, arm, draw, dim), got {draws.shape}"
+                )
+            return np.ascontiguousarray(draws[:, :, :, : self.n_mc_draws])
+        if generator_means is None:
+            raise ValueError(
+                f"{type(self).__name__} needs `generator_draws` of shape (n_replicates, {cells}, "
+                f"{arms}, n_draws, {dims}) or `generator_means` of shape (n_replicates, {cells}, "
+                f"{arms}, {dims})"
+            )
+        means = np.asarray(generator_means, dtype=float)
+        if means.shape == (cells, arms, dims):
+            means = np.broadcast_to(means, (n_replicates, cells, arms, dims))
+        if means.shape != (n_replicates, cells, arms, dims):
+            raise ValueError(
+                f"`generator_means` must have shape ({n_replicates}, {cells}, {arms}, {dims}) "
+                f"= (replicate, cell, arm, dim), got {means.shape}"
+            )
+        return np.ascontiguousarray(means[:, :, :, None, :])
+
+
+def _expected_reward_function(
+    model: Any, name: str
+) -> Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]:
+    """Compile ``expected_reward`` as a function of a batch of parameter draws and new rows.
+
+    Returns ``f(draws, rows) -> (n_draws, n_rows)``, vectorised over draws with
+    :func:`pytensor.graph.replace.vectorize_graph`; compiled once.
+    """
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.graph.replace import vectorize_graph
+    from pytensor.graph.traversal import ancestors
+    from pytensor.tensor.random.op import RandomVariable
+
+    output = model[name]
+    rows = pt.matrix("candidate_features", dtype=model["features"].dtype)
+    batched = {rv: rv.type.clone(shape=(None, *rv.type.shape))(rv.name) for rv in model.free_RVs}
+    graph = vectorize_graph(output, replace={**batched, model["features"]: rows})
+    leftovers = [
+        v
+        for v in ancestors([graph])
+        if v.owner is not None and isinstance(v.owner.op, RandomVariable)
+    ]
+    if leftovers or model["rewards"] in set(ancestors([graph])):
+        raise ValueError(
+            f"`{name}` must depend only on `features` and the free random variables "
+            f"{[rv.name for rv in model.free_RVs]}; it also depends on "
+            f"{[str(v) for v in leftovers] or ['rewards']}"
+        )
+    inputs = list(batched.values())
+    function = pytensor.function([*inputs, rows], graph, on_unused_input="ignore")
+    names = [rv.name for rv in batched]
+
+    def evaluate(draws: dict[str, np.ndarray], new_rows: np.ndarray) -> np.ndarray:
+        values = function(*(draws[n] for n in names), new_rows)
+        n_draws = next(iter(draws.values())).shape[0]
+        return np.broadcast_to(values, (n_draws, len(new_rows)))
+
+    return evaluate
+
+
+# ---------------------------------------------------------------------- fitting engines
+class _NutpieEngine:
+    """nutpie used directly: compile once, ``with_data`` + ``sample`` per refit."""
+
+    def __init__(self, agent: CustomPoGAMBITTS, model: Any, free: list[str]) -> None:
+        import nutpie
+        from threadpoolctl import threadpool_limits
+
+        self.agent, self.free = agent, free
+        with threadpool_limits(limits=1):
+            self.compiled = nutpie.compile_pymc_model(model, var_names=free)
+
+    def fit(self, features: np.ndarray, rewards: np.ndarray, *, seed: int, warm: Any) -> _Fit:
+        import nutpie
+        from threadpoolctl import threadpool_limits
+
+        agent = self.agent
+        compiled = self.compiled.with_data(features=features, rewards=rewards)
+        tune = agent.tune
+        if warm is not None:
+            compiled = dataclasses.replace(compiled, initial_point_func=_start_at_draws(warm))
+            tune = agent.warm_tune
+        kwargs = {"store_unconstrained": True, **agent.sampler_kwargs}
+        start = time.perf_counter()
+        with threadpool_limits(limits=1):
+            idata = nutpie.sample(
+                compiled,
+                draws=agent.draws,
+                tune=tune,
+                chains=agent.chains,
+                cores=1,
+                seed=seed,
+                progress_bar=False,
+                save_warmup=False,
+                **kwargs,
+            )
+        wall = time.perf_counter() - start
+        draws = {name: idata.posterior[name].values for name in self.free}
+        unconstrained = idata.sample_stats["unconstrained_draw"].values
+        warm = unconstrained.reshape(-1, unconstrained.shape[-1])[-50:].copy()
+        return _Fit(draws, fit_diagnostics(idata, wall_time=wall, var_names=self.free), warm, idata)
+
+
+def _start_at_draws(points: np.ndarray) -> Callable[..., np.ndarray]:
+    """nutpie initial-point function: a random one of ``points`` (unconstrained, flat)."""
+
+    def initial_point(seed: Any = None) -> np.ndarray:
+        row = np.random.default_rng(seed).integers(len(points))
+        return np.ascontiguousarray(points[row], dtype=np.float64)
+
+    return initial_point
+
+
+class _PymcEngine:
+    """PyMC's NUTS after ``pm.set_data`` on the same model."""
+
+    def __init__(self, agent: CustomPoGAMBITTS, model: Any, free: list[str]) -> None:
+        self.agent, self.model, self.free = agent, model, free
+
+    def fit(self, features: np.ndarray, rewards: np.ndarray, *, seed: int, warm: Any) -> _Fit:
+        import pymc as pm
+        from threadpoolctl import threadpool_limits
+
+        agent = self.agent
+        logger = logging.getLogger("pymc")
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        start = time.perf_counter()
+        try:
+            with self.model, threadpool_limits(limits=1):
+                pm.set_data({"features": features, "rewards": rewards})
+                idata = pm.sample(
+                    draws=agent.draws,
+                    tune=agent.tune if warm is None else agent.warm_tune,
+                    chains=agent.chains,
+                    cores=1,
+                    random_seed=seed,
+                    initvals=warm,
+                    var_names=self.free,
+                    progressbar=False,
+                    compute_convergence_checks=False,
+                    **agent.sampler_kwargs,
+                )
+        finally:
+            logger.setLevel(level)
+        wall = time.perf_counter() - start
+        draws = {name: idata.posterior[name].values for name in self.free}
+        warm = [
+            {name: draws[name][chain, -1] for name in self.free} for chain in range(agent.chains)
+        ]
+        return _Fit(draws, fit_diagnostics(idata, wall_time=wall, var_names=self.free), warm, idata)
+
+
+class _LaplaceEngine:
+    """Laplace approximation in PyMC's unconstrained space, compiled once."""
+
+    def __init__(self, agent: CustomPoGAMBITTS, model: Any, free: list[str]) -> None:
+        import pytensor
+        from pymc.blocking import DictToArrayBijection
+        from pytensor.graph.replace import vectorize_graph
+
+        self.agent, self.model, self.free = agent, model, free
+        point = model.initial_point()
+        self.start = DictToArrayBijection.map(point)
+        self.logp = model.compile_logp(jacobian=True)
+        self.dlogp = model.compile_dlogp(jacobian=True)
+        self.d2logp = model.compile_d2logp(jacobian=True, negate_output=False)
+        # Constrained free variables as a function of a batch of unconstrained values.
+        values = model.value_vars
+        constrained = model.replace_rvs_by_values(model.free_RVs)
+        batched = {v: v.type.clone(shape=(None, *v.type.shape))(v.name) for v in values}
+        outputs = vectorize_graph(constrained, replace=batched)
+        self.to_constrained = pytensor.function(
+            list(batched.values()), outputs, on_unused_input="ignore"
+        )
+        self.value_names = [v.name for v in values]
+
+    def _point(self, flat: np.ndarray) -> dict[str, np.ndarray]:
+        from pymc.blocking import DictToArrayBijection, RaveledVars
+
+        return DictToArrayBijection.rmap(RaveledVars(flat, self.start.point_map_info))
+
+    def fit(self, features: np.ndarray, rewards: np.ndarray, *, seed: int, warm: Any) -> _Fit:
+        import pymc as pm
+        from scipy import optimize
+
+        agent = self.agent
+        start = time.perf_counter()
+        with self.model:
+            pm.set_data({"features": features, "rewards": rewards})
+        x0 = self.start.data if warm is None else warm
+
+        def negative(x: np.ndarray) -> tuple[float, np.ndarray]:
+            point = self._point(x)
+            return -float(self.logp(point)), -np.asarray(self.dlogp(point), dtype=float)
+
+        result = optimize.minimize(negative, x0, jac=True, method="L-BFGS-B")
+        mode = result.x
+        hessian = -np.asarray(self.d2logp(self._point(mode)), dtype=float)
+        eigenvalues, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
+        eigenvalues = np.maximum(eigenvalues, 1e-8 * max(eigenvalues.max(initial=1.0), 1.0))
+        rng = np.random.default_rng(seed)
+        n = agent.n_posterior_draws
+        normals = rng.standard_normal((n, len(mode)))
+        flat = mode + (normals / np.sqrt(eigenvalues)) @ vectors.T
+        batch = _unravel(flat, self.start.point_map_info)
+        constrained = self.to_constrained(*(batch[name] for name in self.value_names))
+        draws = {
+            rv.name: np.asarray(value).reshape(1, n, *np.shape(value)[1:])
+            for rv, value in zip(self.model.free_RVs, constrained, strict=True)
+        }
+        wall = time.perf_counter() - start
+        diagnostics = empty_fit_diagnostics(self.free, wall_time=wall)
+        diagnostics["optimizer_converged"] = ((), bool(result.success))
+        return _Fit(draws, diagnostics, mode)
+
+
+def _unravel(flat: np.ndarray, info: Any) -> dict[str, np.ndarray]:
+    """Split ``(n, size)`` raveled points into ``name -> (n, *shape)`` (PyMC's ravel order)."""
+    out, cursor = {}, 0
+    for name, shape, *_ in info:
+        size = int(np.prod(shape, dtype=int))
+        out[name] = flat[:, cursor : cursor + size].reshape(len(flat), *shape)
+        cursor += size
+    return out
+
+
+class _AdviEngine:
+    """Mean-field ADVI after ``pm.set_data`` (PyMC recompiles the optimiser each call)."""
+
+    def __init__(self, agent: CustomPoGAMBITTS, model: Any, free: list[str]) -> None:
+        self.agent, self.model, self.free = agent, model, free
+
+    def fit(self, features: np.ndarray, rewards: np.ndarray, *, seed: int, warm: Any) -> _Fit:
+        import pymc as pm
+        from threadpoolctl import threadpool_limits
+
+        agent = self.agent
+        start = time.perf_counter()
+        with self.model, threadpool_limits(limits=1):
+            pm.set_data({"features": features, "rewards": rewards})
+            approximation = pm.fit(
+                n=agent.advi_iterations,
+                method="advi",
+                random_seed=seed,
+                progressbar=False,
+                start=warm,
+            )
+            idata = approximation.sample(agent.n_posterior_draws, random_seed=seed)
+        wall = time.perf_counter() - start
+        draws = {name: idata.posterior[name].values for name in self.free}
+        mean = approximation.mean.eval()
+        from pymc.blocking import DictToArrayBijection, RaveledVars
+
+        info = DictToArrayBijection.map(self.model.initial_point()).point_map_info
+        warm = DictToArrayBijection.rmap(RaveledVars(mean, info))
+        return _Fit(draws, empty_fit_diagnostics(self.free, wall_time=wall), warm)
+
+
+_ENGINES = {
+    "nuts": _NutpieEngine,
+    "nuts-pymc": _PymcEngine,
+    "laplace": _LaplaceEngine,
+    "advi": _AdviEngine,
+}
