@@ -50,10 +50,24 @@ def test_configurations_shared_by_blocks_run_once(tmp_path):
     assert len(plan.keys) == 7 and len(set(plan.keys.values())) == 7
 
 
-def test_a_two_worker_dask_cluster_gives_the_serial_results(tmp_path, standin_db):
+@pytest.mark.parametrize("cluster", ["local", "scheduler"])
+def test_a_two_worker_dask_cluster_gives_the_serial_results(tmp_path, standin_db, cluster):
     specs = list(experiments_from_yaml(TINY).values())
     serial = run_sweep(specs, standin_db, tmp_path / "serial", seed=9, workers=1)
-    parallel = run_sweep(specs, standin_db, tmp_path / "dask", seed=9, workers=2, chunk_size=4)
+    if cluster == "local":  # the default: a two-process cluster started for the sweep
+        parallel = run_sweep(specs, standin_db, tmp_path / "dask", seed=9, workers=2, chunk_size=4)
+    else:  # an existing cluster, reached by its scheduler's address (as on SLURM)
+        from dask.distributed import LocalCluster
+
+        with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as external:
+            parallel = run_sweep(
+                specs,
+                standin_db,
+                tmp_path / "dask",
+                seed=9,
+                scheduler=external.scheduler_address,
+                chunk_size=4,
+            )
     for name in serial:
         xr.testing.assert_identical(_load(serial[name]), _load(parallel[name]))
 
