@@ -7,9 +7,13 @@ of each replicate and :func:`stack_diagnostics` to assemble them; the result has
 
 Thresholds (module constants, used by :func:`unhealthy`)
 ---------------------------------------------------------
-- ``RHAT_MAX = 1.01``: the rank-normalised split R-hat of Vehtari, Gelman, Simpson, Carpenter and
-  Buerkner (2021, *Bayesian Analysis*), who recommend 1.01 (the older 1.1 lets badly mixed
-  chains through).
+- ``RHAT_MAX = 1.05``: the rank-normalised split R-hat of Vehtari, Gelman, Simpson, Carpenter and
+  Buerkner (2021, *Bayesian Analysis*). They recommend 1.01 for final inferences from 4 chains
+  with ESS above 400. Our refits run 2 chains of ~500 draws and we take the maximum over all
+  elements and replicates, where a perfectly mixed fit crosses 1.01 by chance (measured: 1.011
+  on the linear stage 2, 2 x 500 draws, ESS ~1000, mean and sd matching the exact posterior).
+  1.05 is crossed only by real mixing problems (stuck or unconverged chains give 1.1 and more);
+  pass ``rhat_max=1.01`` to :func:`unhealthy` for the strict rule on long fits.
 - ``ESS_MIN = 100``: the same paper asks for bulk and tail ESS of at least 100 *per chain*
   (400 for four chains) before trusting R-hat and quantile estimates; our refits run 2 chains
   of a few hundred draws, so 100 in total is the weakest level at which a posterior mean's
@@ -30,7 +34,7 @@ import arviz as az
 import numpy as np
 import xarray as xr
 
-RHAT_MAX = 1.01
+RHAT_MAX = 1.05
 ESS_MIN = 100.0
 DIVERGENCES_MAX = 0
 
@@ -157,7 +161,7 @@ def unhealthy(
     Returns
     -------
     str or None
-        E.g. ``"R-hat 1.04 > 1.01 for `beta` (refit 3, replicate 0)"``.
+        E.g. ``"R-hat 1.080 > 1.05 for `beta` (refit 3, replicate 0)"``.
     """
     checks = [
         ("divergences", lambda v: v > divergences_max, "{value:.0f} divergent transitions",

@@ -82,11 +82,17 @@ def posterior_inference_data(
     RuntimeError
         If the agent was not reset.
     """
+    from gambitts.agents.base import Agent
     from gambitts.agents.custom import CustomPoGAMBITTS
     from gambitts.agents.ensemble import EnsPoGAMBITTS
     from gambitts.agents.stdts import StdTS
     from gambitts.agents.two_stage import FoGAMBITTS, TwoStageAgent
 
+    if not isinstance(agent, Agent):
+        raise TypeError(
+            "`agent` must be a StdTS, PoGAMBITTS, FoGAMBITTS, EnsPoGAMBITTS or "
+            f"CustomPoGAMBITTS, got {type(agent).__name__}"
+        )
     agent._require_reset("posterior_inference_data")
     if not 0 <= replicate < agent.n_replicates:
         raise ValueError(f"`replicate` must lie in [0, {agent.n_replicates}), got {replicate}")
@@ -173,10 +179,10 @@ class _Names:
 
 
 def _checked(names: Sequence[str] | None, n: int | None, argument: str) -> list[str] | None:
-    if names is None:
+    if names is None or n is None:  # no names given, or the agent has no such dim
         return None
     names = [str(name) for name in names]
-    if n is None or len(names) != n or len(set(names)) != n:
+    if len(names) != n or len(set(names)) != n:
         raise ValueError(f"`{argument}` must hold {n} distinct names, got {names}")
     return names
 
