@@ -56,16 +56,18 @@ class StdTS(Agent):
         cells = self.n_cells if self.contextual else 1
         self._n_replicates = n_replicates
         self.posterior_ = NormalInverseGamma((n_replicates, cells, self.n_arms), self.prior)
+        self._replicates = np.arange(n_replicates)
+        self._single_cell = np.zeros(n_replicates, dtype=np.int64)
         return self
 
     def _posterior_cells(self, cells: np.ndarray) -> np.ndarray:
-        return cells if self.contextual else np.zeros_like(cells)
+        return cells if self.contextual else self._single_cell
 
     def select(self, cells: np.ndarray, rng: BatchRandom | np.random.Generator) -> np.ndarray:
         """Draw each arm's mean reward in the replicate's cell and return the best arm."""
         cells = self._check_cells(cells, "select")
         rng = as_replicate_random(rng, self._n_replicates)
-        index = (np.arange(self._n_replicates), self._posterior_cells(cells))
+        index = (self._replicates, self._posterior_cells(cells))
         return np.argmax(self.posterior_.sample_mean(index, rng), axis=1)
 
     def update(
@@ -73,6 +75,6 @@ class StdTS(Agent):
     ) -> Self:
         """Add each replicate's reward to its (cell,) arm posterior; ``z`` is ignored."""
         cells, actions, rewards = self._check_observation(cells, actions, rewards)
-        index = (np.arange(self._n_replicates), self._posterior_cells(cells), actions)
+        index = (self._replicates, self._posterior_cells(cells), actions)
         self.posterior_.update(index, rewards)
         return self

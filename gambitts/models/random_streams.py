@@ -70,13 +70,16 @@ class _ReplicateBuffer:
 
     def refill(self, n: int) -> None:
         """Refill every replicate's buffer so that it holds at least ``n`` unread numbers."""
-        self._capacity = max(self._capacity, 2 * n)
-        values = np.empty((len(self._generators), self._capacity))
+        width = self.values.shape[1]  # numbers drawn so far per replicate
+        if width < max(self._capacity, 2 * n):
+            self._capacity = max(self._capacity, 2 * n)
+            values = np.empty((len(self._generators), self._capacity))
+            values[:, :width] = self.values
+            self.values = values
         for row, (generator, start) in enumerate(zip(self._generators, self.position, strict=True)):
-            unread = self.values[row, start:]
-            values[row, : len(unread)] = unread
-            self._fill(generator, out=values[row, len(unread) :])
-        self.values = values
+            unread = width - start
+            self.values[row, :unread] = self.values[row, start:width]  # keep the unread numbers
+            self._fill(generator, out=self.values[row, unread:])
         self.position[:] = 0
         self._furthest = 0
 

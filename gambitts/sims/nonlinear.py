@@ -76,6 +76,16 @@ class MlpOutcome(OutcomeModel):
                 f"got {self.W1.shape} and {self.w2.shape}"
             )
 
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.to_dict() == other.to_dict() and all(
+            getattr(self, name) == getattr(other, name)
+            for name in ("name", "intercept", "loc_coefs", "prev_steps_coef", "rmse")
+        )
+
+    __hash__ = None  # mutable arrays inside
+
     @property
     def dims(self) -> tuple[str, ...]:
         """Style dimensions the outcome depends on."""

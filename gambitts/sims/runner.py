@@ -81,13 +81,17 @@ def simulate(
     action = np.empty((horizon, n_replicates), dtype=np.int16)
     reward = np.empty((horizon, n_replicates), dtype=np.float32)
     observed_z = world.embedding_table(dim_index)
+    # Round-major copies, so that each round's numbers are contiguous.
+    cells_by_round = np.ascontiguousarray(randomness.cells.T)
+    uniform_by_round = np.ascontiguousarray(randomness.draw_uniform.T)
+    noise_by_round = np.ascontiguousarray(randomness.noise.T)
     for t in range(horizon):
-        cells = randomness.cells[:, t]
+        cells = cells_by_round[t]
         actions = agent.select(cells, rng)
-        rows = world.deliver(cells, actions, randomness.draw_uniform[:, t])
-        rewards = world.mean_reward(rows, cells) + world.noise_sd * randomness.noise[:, t]
+        rows, rewards, regret[t] = world.step(
+            cells, actions, uniform_by_round[t], noise_by_round[t]
+        )
         agent.update(cells, actions, observed_z[rows], rewards)
-        regret[t] = world.regret(cells, actions)
         action[t] = actions
         reward[t] = rewards
         if progress is not None and (t + 1) % _PROGRESS_EVERY == 0:

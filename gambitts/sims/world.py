@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from gambitts.sims.contexts import N_CELLS
@@ -117,18 +118,48 @@ class GeneratorWorld:
             noise[row] = rng.standard_normal(horizon)
         return WorldRandomness(cells, draw_uniform, noise)
 
-    def deliver(
-        self, cells: np.ndarray, actions: np.ndarray, draw_uniform: np.ndarray
-    ) -> np.ndarray:
-        """Pick the delivered message of each replicate: a row of its (arm, cell) in the database.
+    def step(
+        self, cells: np.ndarray, actions: np.ndarray, draw_uniform: np.ndarray, noise: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Deliver one message per replicate and return what the round produced.
+
+        Parameters
+        ----------
+        cells, actions : ndarray of int, shape (n_replicates,)
+            Each replicate's context cell and played arm.
+        draw_uniform : ndarray, shape (n_replicates,)
+            Uniform numbers that pick the delivered row of each (arm, cell).
+        noise : ndarray, shape (n_replicates,)
+            Standard normal reward noise (scaled here by ``noise_sd``).
 
         Returns
         -------
-        ndarray of int, shape (n_replicates,)
-            Row indices for :meth:`embedding` and :meth:`mean_reward`.
+        rows : ndarray of int
+            The delivered rows, to index :meth:`embedding_table` with.
+        rewards : ndarray
+            ``f(Z, x) + noise_sd * noise``.
+        regret : ndarray
+            ``max_a mu(a, x) - mu(a_t, x)``.
         """
-        draw = (draw_uniform * self._n_draws[actions, cells]).astype(np.int64)
-        return (actions * N_CELLS + cells) * self.db.max_draws + draw
+        n = len(cells)
+        rows, rewards, regret = np.empty(n, np.int64), np.empty(n), np.empty(n)
+        _step_kernel(
+            np.ascontiguousarray(cells, dtype=np.int64),
+            np.ascontiguousarray(actions, dtype=np.int64),
+            draw_uniform,
+            noise,
+            self._n_draws,
+            self._row_reward,
+            self._offset,
+            self._best,
+            self.expected_reward,
+            self.db.max_draws,
+            self.noise_sd,
+            rows,
+            rewards,
+            regret,
+        )
+        return rows, rewards, regret
 
     def embedding_table(self, dim_index: np.ndarray) -> np.ndarray:
         """Return ``Z`` of every row restricted to ``dim_index`` (index it with delivered rows)."""
@@ -138,10 +169,33 @@ class GeneratorWorld:
         """Return the delivered messages' ``Z``, shape ``(n_replicates, n_dims)``."""
         return self._rows[rows]
 
-    def mean_reward(self, rows: np.ndarray, cells: np.ndarray) -> np.ndarray:
-        """``f(Z, x)`` of the delivered messages: the reward before noise."""
-        return self._row_reward[rows] + self._offset[cells]
-
     def regret(self, cells: np.ndarray, actions: np.ndarray) -> np.ndarray:
         """``max_a mu(a, x) - mu(a_t, x)`` per replicate."""
         return self._best[cells] - self.expected_reward[cells, actions]
+
+
+@numba.njit(cache=True)
+def _step_kernel(
+    cells,
+    actions,
+    draw_uniform,
+    noise,
+    n_draws,
+    row_reward,
+    offset,
+    best,
+    expected,
+    max_draws,
+    noise_sd,
+    rows,
+    rewards,
+    regret,
+):  # pragma: no cover - compiled
+    n_cells = offset.shape[0]
+    for r in range(cells.shape[0]):
+        cell, arm = cells[r], actions[r]
+        draw = np.int64(draw_uniform[r] * n_draws[arm, cell])
+        row = (arm * n_cells + cell) * max_draws + draw
+        rows[r] = row
+        rewards[r] = row_reward[row] + offset[cell] + noise_sd * noise[r]
+        regret[r] = best[cell] - expected[cell, arm]

@@ -232,8 +232,8 @@ def test_a_single_replicate_runs_with_a_plain_generator(bowl_world):
 
 # ---------------------------------------------------------------------- it learns
 def test_default_ensemble_learns_a_nonlinear_truth(bowl_world):
-    """T=1000, 16 replicates: regret well below uniform play's, predictions near the truth."""
-    replicates = range(16)
+    """T=1000, 8 replicates: regret well below uniform play's, predictions near the truth."""
+    replicates = range(8)
     agent = EnsPoGAMBITTS(N_ARMS, N_DIMS)
     trace = _run(bowl_world, agent, replicates, 1000)
     mu = bowl_world.expected_reward  # (cell, arm)

@@ -9,7 +9,8 @@ from gambitts.sims.sweep import run_sweep
 
 def test_every_finding_is_checked_on_a_small_full_sweep(tmp_path, standin_db):
     specs = [
-        load_experiment(name).with_overrides(replicates=2, horizon=12) for name in experiment_names()
+        load_experiment(name).with_overrides(replicates=2, horizon=12)
+        for name in experiment_names()
     ]
     written = run_sweep(specs, standin_db, tmp_path / "results", seed=1, workers=1)
     page = write_findings(tmp_path / "results", tmp_path / "docs" / "results.md").read_text()
@@ -23,7 +24,11 @@ def test_every_finding_is_checked_on_a_small_full_sweep(tmp_path, standin_db):
 def test_final_mean_reads_one_setting(standin_db):
     from gambitts.sims.runner import run_experiment
 
-    spec = load_experiment("var_decomp_linear").with_overrides(replicates=3, horizon=5, values=(0, 4))
+    spec = load_experiment("var_decomp_linear").with_overrides(
+        replicates=3, horizon=5, values=(0, 4)
+    )
     ds = run_experiment(spec, standin_db)
-    expected = ds["regret"].sel(noise_level="sd_4", agent="StdTS").values.astype(float).sum(1).mean()
+    expected = (
+        ds["regret"].sel(noise_level="sd_4", agent="StdTS").values.astype(float).sum(1).mean()
+    )
     assert abs(final_mean(ds, "StdTS", "sd_4") - expected) < 1e-9 * expected

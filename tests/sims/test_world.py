@@ -77,7 +77,8 @@ def test_delivered_messages_are_uniform_over_the_cells_rows(tiny_prompt_db):
     n = 40_000
     rng = np.random.default_rng(0)
     cells, actions = np.full(n, 3), np.full(n, 1)
-    rows = world.deliver(cells, actions, rng.random(n))
+    noise = rng.standard_normal(n)
+    rows, rewards, regret = world.step(cells, actions, rng.random(n), noise)
     z = world.embedding(rows)
     n_draws = tiny_prompt_db.n_draws[2, 3]
     valid = tiny_prompt_db.z[2, 3, :n_draws]
@@ -86,8 +87,9 @@ def test_delivered_messages_are_uniform_over_the_cells_rows(tiny_prompt_db):
     # Each count is Binomial(n, 1/n_draws): within 5 standard deviations of n / n_draws.
     assert np.all(np.abs(counts - n / n_draws) < 5 * np.sqrt(n / n_draws))
     np.testing.assert_allclose(
-        world.mean_reward(rows, cells), 82.79491181983309 - 0.13960752325301412 * z[:, 0]
+        rewards, 82.79491181983309 - 0.13960752325301412 * z[:, 0] + 1.0 * noise
     )
+    np.testing.assert_allclose(regret, world.regret(cells, actions))
     np.testing.assert_array_equal(world.embedding_table(np.array([1]))[rows], z[:, [1]])
 
 
