@@ -19,10 +19,24 @@ from typing import Any
 import yaml
 
 from gambitts.agents import Agent, FoGAMBITTS, PoGAMBITTS, StdTS
+from gambitts.agents.ensemble import EnsembleConfig, EnsPoGAMBITTS
 from gambitts.models.priors import LinearPrior
 from gambitts.sims.contexts import N_CELLS, context_features
 
-AGENT_KINDS: tuple[str, ...] = ("StdTS", "StdTS:Contextual", "poGAMBITTS", "foGAMBITTS")
+AGENT_KINDS: tuple[str, ...] = (
+    "StdTS",
+    "StdTS:Contextual",
+    "poGAMBITTS",
+    "foGAMBITTS",
+    "ens-poGAMBITTS",
+)
+#: Agents that model style dimensions (and may use context features and prompt indicators).
+TWO_STAGE_KINDS: tuple[str, ...] = ("poGAMBITTS", "foGAMBITTS", "ens-poGAMBITTS")
+#: Agents that use generator draws.
+GENERATOR_KINDS: tuple[str, ...] = ("poGAMBITTS", "ens-poGAMBITTS")
+#: Presets of ens-poGAMBITTS: the tuned default, and the paper's (with the paper code's fresh
+#: optimizer every round, or with persistent Adam).
+ENSEMBLE_PRESETS: tuple[str, ...] = ("default", "paper", "paper-persistent-adam")
 
 
 class ExperimentError(ValueError):
@@ -36,7 +50,8 @@ class AgentSpec:
     Attributes
     ----------
     kind : str
-        One of ``StdTS``, ``StdTS:Contextual``, ``poGAMBITTS``, ``foGAMBITTS``.
+        One of ``StdTS``, ``StdTS:Contextual``, ``poGAMBITTS``, ``foGAMBITTS``,
+        ``ens-poGAMBITTS``.
     label : str
         Name in results and plots; defaults to ``kind``.
     dims : tuple of str
@@ -46,9 +61,13 @@ class AgentSpec:
     prompt_indicators : bool
         Add prompt indicators to stage 2 ("hedged").
     draws_per_cell : int or None
-        Generator draws per (cell, prompt) available to poGAMBITTS; ``None`` means all.
+        Generator draws per (cell, prompt) available to poGAMBITTS and ens-poGAMBITTS;
+        ``None`` means all.
     noise : {"known", "unknown"}
-        Stage-2 noise model; ``known`` fixes the variance at 1 as the paper did.
+        Stage-2 noise model of po and fo; ``known`` fixes the variance at 1 as the paper did.
+    preset : str
+        ens-poGAMBITTS only: one of :data:`ENSEMBLE_PRESETS`. The paper presets perturb rewards
+        by the world's true noise sd, as the paper's code did.
     """
 
     kind: str
@@ -58,6 +77,7 @@ class AgentSpec:
     prompt_indicators: bool = False
     draws_per_cell: int | None = None
     noise: str = "known"
+    preset: str = "default"
 
     def __post_init__(self) -> None:
         if self.kind not in AGENT_KINDS:
@@ -66,7 +86,7 @@ class AgentSpec:
             )
         if not self.label:
             object.__setattr__(self, "label", self.kind)
-        two_stage = self.kind in ("poGAMBITTS", "foGAMBITTS")
+        two_stage = self.kind in TWO_STAGE_KINDS
         if two_stage and not self.dims:
             raise ExperimentError(
                 f"agent {self.label!r}: `dims` must name at least one style dimension"
@@ -74,35 +94,60 @@ class AgentSpec:
         if not two_stage and (self.dims or self.context_features or self.prompt_indicators):
             raise ExperimentError(
                 f"agent {self.label!r}: `dims`, `context_features` and `prompt_indicators` apply "
-                "only to poGAMBITTS and foGAMBITTS"
+                f"only to {', '.join(TWO_STAGE_KINDS)}"
             )
         if self.draws_per_cell is not None and (
-            self.kind != "poGAMBITTS" or self.draws_per_cell < 1
+            self.kind not in GENERATOR_KINDS or self.draws_per_cell < 1
         ):
             raise ExperimentError(
                 f"agent {self.label!r}: `draws_per_cell` must be a positive integer and applies "
-                f"only to poGAMBITTS, got {self.draws_per_cell!r}"
+                f"only to {', '.join(GENERATOR_KINDS)}, got {self.draws_per_cell!r}"
+            )
+        if self.preset not in ENSEMBLE_PRESETS or (
+            self.preset != "default" and self.kind != "ens-poGAMBITTS"
+        ):
+            raise ExperimentError(
+                f"agent {self.label!r}: `preset` must be one of {list(ENSEMBLE_PRESETS)} and "
+                f"applies only to ens-poGAMBITTS, got {self.preset!r}"
             )
         if self.noise not in ("known", "unknown"):
             raise ExperimentError(
                 f"agent {self.label!r}: `noise` must be 'known' or 'unknown', got {self.noise!r}"
             )
 
-    def build(self, n_arms: int) -> Agent:
-        """Create the agent for ``n_arms`` prompts."""
+    def build(self, n_arms: int, noise_sd: float | None = None) -> Agent:
+        """Create the agent for ``n_arms`` prompts.
+
+        ``noise_sd`` (the world's true reward noise) is read only by the ensemble's paper
+        presets, which used it as their perturbation scale.
+        """
         if self.kind in ("StdTS", "StdTS:Contextual"):
             return StdTS(n_arms, N_CELLS, contextual=self.kind == "StdTS:Contextual")
-        agent_class = PoGAMBITTS if self.kind == "poGAMBITTS" else FoGAMBITTS
-        agent = agent_class(
-            n_arms,
-            len(self.dims),
-            N_CELLS,
-            context_features=context_features() if self.context_features else None,
-            prompt_indicators=self.prompt_indicators,
-            prior=LinearPrior(noise=self.noise),
-        )
+        shared = {
+            "context_features": context_features() if self.context_features else None,
+            "prompt_indicators": self.prompt_indicators,
+        }
+        if self.kind == "ens-poGAMBITTS":
+            agent = EnsPoGAMBITTS(
+                n_arms, len(self.dims), N_CELLS, config=self._ensemble_config(noise_sd), **shared
+            )
+        else:
+            agent_class = PoGAMBITTS if self.kind == "poGAMBITTS" else FoGAMBITTS
+            agent = agent_class(
+                n_arms, len(self.dims), N_CELLS, prior=LinearPrior(noise=self.noise), **shared
+            )
         agent.name = self.label
         return agent
+
+    def _ensemble_config(self, noise_sd: float | None) -> EnsembleConfig:
+        if self.preset == "default":
+            return EnsembleConfig()
+        if noise_sd is None:
+            raise ExperimentError(
+                f"agent {self.label!r}: the paper presets need the world's noise sd"
+            )
+        persistent = self.preset == "paper-persistent-adam"
+        return EnsembleConfig.paper(noise_sd, reset_optimizer_every_round=not persistent)
 
 
 #: What an experiment block may vary, and what a value of it means.
@@ -119,8 +164,6 @@ PAPER_DEFAULTS: dict[str, Any] = {
     "horizon": 1000,
     "replicates": 250,
 }
-GENERATOR_KINDS = ("poGAMBITTS",)
-TWO_STAGE_KINDS = ("poGAMBITTS", "foGAMBITTS")
 
 
 @dataclass(frozen=True)

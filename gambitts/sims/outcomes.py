@@ -161,11 +161,16 @@ def load_outcome_model(name: str, dims: tuple[str, ...] | None = None) -> Outcom
         raise ValueError(f"unknown outcome model {name!r}; choose one of {known}")
     spec = specs[name]
     base = specs[spec["base"]] if "base" in spec else spec
+    if base.get("type") == "mlp":
+        from gambitts.sims.nonlinear import load_nonlinear_outcome
+
+        if dims is not None:
+            raise ValueError(
+                f"outcome model {name!r} is not linear: it cannot be restricted to dims"
+            )
+        return load_nonlinear_outcome(name)
     if base.get("type") != "linear":
-        raise ValueError(
-            f"outcome model {name!r} is of type {base.get('type')!r}; only linear models are "
-            "available so far"
-        )
+        raise ValueError(f"outcome model {name!r} has unknown type {base.get('type')!r}")
     context = spec.get("context_coefs", {})
     loc_coefs = {loc: float(v) for loc, v in context.get("curr_loc", {}).items()}
     unknown_locs = set(loc_coefs) - set(CURR_LOC)

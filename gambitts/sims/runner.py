@@ -214,15 +214,15 @@ def run_config(
     )
     agent_spec = config.agent
     dim_index = db.dim_index(agent_spec.dims)
-    agent = agent_spec.build(config.n_prompts)
+    agent = agent_spec.build(config.n_prompts, noise_sd=world.noise_sd)
     means = draws = None
+    n_draws = agent_spec.draws_per_cell
+    subset_seeds = replicate_seeds(seed, replicates, _GENERATOR_STREAM, n_draws or 0)
     if agent.uses_generator:
-        subset_seeds = replicate_seeds(
-            seed, replicates, _GENERATOR_STREAM, agent_spec.draws_per_cell or 0
-        )
-        means = generator_means(
-            db, world.arm_prompts, dim_index, agent_spec.draws_per_cell, subset_seeds
-        )
+        means = generator_means(db, world.arm_prompts, dim_index, n_draws, subset_seeds)
+    if agent.uses_generator_draws:
+        n_draws = n_draws or int(db.n_draws[world.arm_prompts].max())
+        draws = generator_draws(db, world.arm_prompts, dim_index, n_draws, subset_seeds)
     rng = ReplicateRandom(replicate_seeds(seed, replicates, _AGENT_STREAM, _label_key(agent_spec)))
     trace = simulate(
         world,

@@ -23,15 +23,15 @@ def test_simulate_writes_results_figures_and_a_summary_and_resumes(tmp_path):
     result = _run("simulate", "--experiment", "var_decomp_linear", *SMALL, *out)
     assert result.exit_code == 0, result.output
     assert "final cumulative regret at T=15" in result.output
-    for agent in ("StdTS", "poGAMBITTS", "foGAMBITTS"):
+    for agent in ("StdTS", "poGAMBITTS", "ens-poGAMBITTS", "foGAMBITTS"):
         assert agent in result.output
     with xr.open_dataset(tmp_path / "var_decomp_linear.nc", engine="h5netcdf") as ds:
-        assert dict(ds["regret"].sizes) == {"noise_level": 5, "agent": 3, "replicate": 3, "t": 15}
+        assert dict(ds["regret"].sizes) == {"noise_level": 5, "agent": 4, "replicate": 3, "t": 15}
         assert ds.attrs["seed"] == 5
     assert (tmp_path / "plots" / "var_decomp_linear.png").stat().st_size > 10_000
     assert (tmp_path / "plots" / "var_decomp_linear.pdf").exists()
     again = _run("simulate", "--experiment", "var_decomp_linear", *SMALL, *out, "--no-plot")
-    assert "15 configurations, 15 already finished" in again.output
+    assert "20 configurations, 20 already finished" in again.output
 
 
 @pytest.mark.parametrize(
@@ -121,7 +121,7 @@ def test_simulate_runs_on_a_users_long_format_database(tmp_path, standin_db):
 def test_experiments_lists_every_block_with_a_line_each():
     result = _run("experiments")
     lines = result.output.strip().splitlines()
-    assert len(lines) == 8
+    assert len(lines) == 10
     assert lines[0].startswith("one_d_sim") and "misspecification" in lines[0]
 
 

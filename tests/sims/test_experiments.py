@@ -31,11 +31,13 @@ def test_all_nine_blocks_ship_and_resolve():
         "one_d_sim",
         "scale_arms",
         "var_decomp_linear",
+        "var_decomp_nonlinear",
         "db_access_sim",
         "scale_dimensions",
         "scale_fogambitt_arms",
         "hedged_1d_sim",
         "covariates",
+        "ensemble_presets",
     ]
     for name in experiment_names():
         assert load_experiment(name).settings(), name
@@ -45,7 +47,8 @@ def test_settings_resolve_what_a_block_varies():
     one_d = {s.label: s for s in load_experiment("one_d_sim").settings()}
     po = one_d["severity"].configs[0]
     assert po.agent.kind == "poGAMBITTS" and po.agent.dims == ("severity",)
-    assert one_d["severity"].configs[2].agent.dims == ()  # StdTS models no dims
+    assert one_d["severity"].configs[1].agent.dims == ("severity",)  # ens-poGAMBITTS
+    assert one_d["severity"].configs[3].agent.dims == ()  # StdTS models no dims
     dims = {s.label: s for s in load_experiment("scale_dimensions").settings()}
     ten = dims["10"].configs[0]
     assert ten.outcome_dims == ten.agent.dims and len(ten.agent.dims) == 10
@@ -54,7 +57,8 @@ def test_settings_resolve_what_a_block_varies():
     assert draws["15"].configs[0].agent.draws_per_cell == 15
     assert draws["all"].configs[0].agent.draws_per_cell is None
     # StdTS does not depend on generator access: one configuration serves all five settings.
-    assert len({setting.configs[1] for setting in draws.values()}) == 1
+    assert draws["15"].configs[1].agent.draws_per_cell == 15  # ens-poGAMBITTS
+    assert len({setting.configs[2] for setting in draws.values()}) == 1
     arms = load_experiment("scale_arms").settings()
     assert [s.configs[0].n_prompts for s in arms] == [3, 5, 15, 30, 40]
     long = load_experiment("scale_fogambitt_arms")
@@ -70,7 +74,7 @@ def test_var_decomp_linear_has_the_papers_defaults():
         5,
         (0, 1, 2, 3, 4),
     )
-    assert [a.kind for a in spec.agents] == ["StdTS", "poGAMBITTS", "foGAMBITTS"]
+    assert [a.kind for a in spec.agents] == ["StdTS", "poGAMBITTS", "ens-poGAMBITTS", "foGAMBITTS"]
     po = spec.agents[1]
     assert po.dims == ("optimism", "formality", "severity") and po.draws_per_cell == 500
     assert po.noise == "known"
@@ -110,7 +114,7 @@ def test_agent_specs_build_the_right_agents():
         ({"agents": [{"kind": "poGAMBITTS"}]}, "`dims` must name at least one style dimension"),
         (
             {"agents": [{"kind": "StdTS", "dims": ["optimism"]}]},
-            "apply only to poGAMBITTS and foGAMBITTS",
+            "apply only to poGAMBITTS, foGAMBITTS, ens-poGAMBITTS",
         ),
         ({"agents": [{"kind": "StdTS"}, {"kind": "StdTS"}]}, "agent labels must be unique"),
         (

@@ -43,8 +43,8 @@ def test_a_replicates_trajectory_does_not_depend_on_the_batch(standin_db, short_
 
 def test_results_dataset_explains_itself(standin_db, short_spec, tmp_path):
     ds = run_experiment(short_spec, standin_db, seed=7)
-    assert dict(ds["regret"].sizes) == {"noise_level": 2, "agent": 3, "replicate": 12, "t": 40}
-    assert list(ds["agent"].values) == ["StdTS", "poGAMBITTS", "foGAMBITTS"]
+    assert dict(ds["regret"].sizes) == {"noise_level": 2, "agent": 4, "replicate": 12, "t": 40}
+    assert list(ds["agent"].values) == ["StdTS", "poGAMBITTS", "ens-poGAMBITTS", "foGAMBITTS"]
     assert list(ds["noise_level"].values) == ["sd_0", "sd_4"]
     assert ds["optimal_action"].dims == ("noise_level", "replicate", "t")
     assert ds["context_cell"].dims == ("replicate", "t")
@@ -113,10 +113,11 @@ def test_generator_means_use_a_fresh_subset_per_replicate(standin_db):
 
 
 def test_gambitts_beats_standard_thompson_sampling_at_low_noise(standin_db):
-    """The paper's finding on linear_3d at sd_0 with 5 prompts: po << StdTS, and fo < StdTS."""
+    """On linear_3d at sd_0 with 5 prompts: po << StdTS and fo < StdTS (the paper); ens too."""
     spec = load_experiment("var_decomp_linear").with_overrides(replicates=40, values=(0,))
     ds = run_experiment(spec, standin_db, seed=2025)
     rows = {r.agent: r for r in final_regret_summary(ds)}
     # Non-overlapping 95% intervals of the mean: a margin well beyond Monte Carlo error.
     assert rows["poGAMBITTS"].high < 0.5 * rows["StdTS"].low
     assert rows["foGAMBITTS"].high < rows["StdTS"].low
+    assert rows["ens-poGAMBITTS"].high < rows["StdTS"].low

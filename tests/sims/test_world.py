@@ -57,8 +57,9 @@ def test_unknown_or_unavailable_outcome_models_are_clear_errors():
     )
     with pytest.raises(ValueError, match="unknown outcome model 'linear_9d'; choose one of"):
         load_outcome_model("linear_9d")
-    with pytest.raises(ValueError, match="only linear models are available"):
-        load_outcome_model("nonlinear_3d")
+    assert load_outcome_model("nonlinear_3d").dims == ("optimism", "severity", "formality")
+    with pytest.raises(ValueError, match="is not linear: it cannot be restricted"):
+        load_outcome_model("nonlinear_3d", ("optimism",))
 
 
 def test_prompts_are_picked_at_evenly_spaced_quantiles(standin_db, linear_3d):
