@@ -92,6 +92,12 @@ def experiments() -> None:
 )
 @click.option("--force", is_flag=True, help="Recompute configurations already finished in OUT.")
 @click.option(
+    "--save-posteriors",
+    "save_posteriors",
+    default="",
+    help="Comma-separated replicates whose final posteriors to store in the results (e.g. 0,1).",
+)
+@click.option(
     "--plot/--no-plot", default=True, show_default=True, help="Also save figures under OUT/plots."
 )
 def simulate(
@@ -107,6 +113,7 @@ def simulate(
     scheduler: str | None,
     chunk_size: int,
     force: bool,
+    save_posteriors: str,
     plot: bool,
 ) -> None:
     """Run experiment blocks; write OUT/<block>.nc and print final cumulative regret.
@@ -127,6 +134,7 @@ def simulate(
     else:
         specs = [load_experiment(name) for name in (experiment_names() if run_all else names)]
     specs = [spec.with_overrides(replicates=replicates, horizon=horizon) for spec in specs]
+    saved = _replicate_list(save_posteriors)
     out = check_writable_directory(out_dir)
     db = load_prompt_database(prompt_db) if prompt_db else make_standin_database()
     click.echo(f"{len(specs)} block(s): {', '.join(s.name for s in specs)}; seed {seed}", err=True)
@@ -150,10 +158,21 @@ def simulate(
             scheduler=scheduler,
             chunk_size=chunk_size,
             force=force,
+            save_posteriors=saved,
             progress=bar.update,
             on_plan=on_plan,
         )
     _summarise(written, out if plot else None, format_summary)
+
+
+def _replicate_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(
+            f"must be comma-separated replicate numbers, e.g. 0,1; got {text!r}",
+            param_hint="--save-posteriors",
+        ) from None
 
 
 def _summarise(written: dict[str, Path], plot_dir: Path | None, format_summary) -> None:
@@ -171,6 +190,27 @@ def _summarise(written: dict[str, Path], plot_dir: Path | None, format_summary) 
                 f"figures: {', '.join(str(p) for p in plot_experiment(ds, plot_dir / 'plots'))}"
             )
         click.echo()
+
+
+@main.command()
+@click.argument("results_file", type=click.Path(dir_okay=False, exists=True))
+def inspect(results_file: str) -> None:
+    """Print a results file's regret summary and ArviZ summaries of its saved posteriors."""
+    import arviz as az
+    import xarray as xr
+
+    from gambitts.sims.results import format_summary
+
+    tree = xr.open_datatree(results_file, engine="h5netcdf")
+    click.echo(format_summary(tree.to_dataset()))
+    posteriors = [
+        node for node in tree.subtree if node.path.startswith("/posteriors") and node.data_vars
+    ]
+    if not posteriors:
+        click.echo("\nno saved posteriors (run `gambitts simulate ... --save-posteriors 0`)")
+    for node in posteriors:
+        click.echo(f"\n{node.path}")
+        click.echo(az.summary(node.to_dataset(), kind="stats").to_string())
 
 
 @main.command()

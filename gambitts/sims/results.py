@@ -31,27 +31,37 @@ def check_writable_directory(directory: str | os.PathLike) -> Path:
     return path
 
 
-def write_netcdf_atomic(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+def write_netcdf_atomic(
+    ds: xr.Dataset, path: str | os.PathLike, groups: dict[str, xr.Dataset] | None = None
+) -> Path:
     """Write ``ds`` to NetCDF (h5netcdf, compressed) via a temporary file and an atomic rename.
 
     A reader never sees a half-written file, and an interrupted write leaves no file behind.
+    ``groups`` are written as NetCDF groups of the same file (e.g. saved posteriors).
     """
     path = Path(path)
-    encoding = {
-        name: {"zlib": True, "complevel": 4}
-        for name, variable in ds.data_vars.items()
-        if variable.dtype.kind in "fiu"
-    }
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(handle)
     try:
-        ds.to_netcdf(temporary, engine="h5netcdf", encoding=encoding)
+        ds.to_netcdf(temporary, engine="h5netcdf", encoding=_compression(ds))
+        for group, data in (groups or {}).items():
+            data.to_netcdf(
+                temporary, mode="a", group=group, engine="h5netcdf", encoding=_compression(data)
+            )
         os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def _compression(ds: xr.Dataset) -> dict[str, dict]:
+    return {
+        name: {"zlib": True, "complevel": 4}
+        for name, variable in ds.data_vars.items()
+        if variable.dtype.kind in "fiu"
+    }
 
 
 def _umask() -> int:

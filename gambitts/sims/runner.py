@@ -208,32 +208,9 @@ def run_config(
         ``(replicate, t)``; ``expected_reward`` over ``(cell, arm)``; ``arm_prompt``; ``noise_sd``.
     """
     replicates = np.asarray(replicates, dtype=np.int64)
-    world = build_world(config, db)
-    randomness = GeneratorWorld.draw_randomness(
-        replicate_seeds(seed, replicates, _WORLD_STREAM), config.horizon
-    )
-    agent_spec = config.agent
-    dim_index = db.dim_index(agent_spec.dims)
-    agent = agent_spec.build(config.n_prompts, noise_sd=world.noise_sd)
-    means = draws = None
-    n_draws = agent_spec.draws_per_cell
-    subset_seeds = replicate_seeds(seed, replicates, _GENERATOR_STREAM, n_draws or 0)
-    if agent.uses_generator:
-        means = generator_means(db, world.arm_prompts, dim_index, n_draws, subset_seeds)
-    if agent.uses_generator_draws:
-        n_draws = n_draws or int(db.n_draws[world.arm_prompts].max())
-        draws = generator_draws(db, world.arm_prompts, dim_index, n_draws, subset_seeds)
-    rng = ReplicateRandom(replicate_seeds(seed, replicates, _AGENT_STREAM, _label_key(agent_spec)))
-    trace = simulate(
-        world,
-        agent,
-        randomness,
-        rng,
-        dim_index=dim_index,
-        generator_means=means,
-        generator_draws=draws,
-        progress=progress,
-    )
+    run = _prepare(config, db, seed, replicates)
+    trace = run.simulate(progress)
+    world, randomness = run.world, run.randomness
     pair = ("replicate", "t")
     return xr.Dataset(
         {
@@ -265,6 +242,82 @@ def run_config(
             "cell": list(CELL_LABELS),
         },
     )
+
+
+@dataclass
+class _PreparedRun:
+    """Everything one configuration needs to run for a batch of replicates."""
+
+    world: GeneratorWorld
+    agent: Agent
+    randomness: WorldRandomness
+    rng: BatchRandom
+    dim_index: np.ndarray
+    means: np.ndarray | None
+    draws: np.ndarray | None
+
+    def simulate(self, progress: ProgressCallback | None = None) -> Trace:
+        return simulate(
+            self.world,
+            self.agent,
+            self.randomness,
+            self.rng,
+            dim_index=self.dim_index,
+            generator_means=self.means,
+            generator_draws=self.draws,
+            progress=progress,
+        )
+
+
+def _prepare(
+    config: RunConfig, db: PromptDatabase, seed: int, replicates: np.ndarray
+) -> _PreparedRun:
+    world = build_world(config, db)
+    randomness = GeneratorWorld.draw_randomness(
+        replicate_seeds(seed, replicates, _WORLD_STREAM), config.horizon
+    )
+    agent_spec = config.agent
+    dim_index = db.dim_index(agent_spec.dims)
+    agent = agent_spec.build(config.n_prompts, noise_sd=world.noise_sd)
+    means = draws = None
+    n_draws = agent_spec.draws_per_cell
+    subset_seeds = replicate_seeds(seed, replicates, _GENERATOR_STREAM, n_draws or 0)
+    if agent.uses_generator:
+        means = generator_means(db, world.arm_prompts, dim_index, n_draws, subset_seeds)
+    if agent.uses_generator_draws:
+        n_draws = n_draws or int(db.n_draws[world.arm_prompts].max())
+        draws = generator_draws(db, world.arm_prompts, dim_index, n_draws, subset_seeds)
+    rng = ReplicateRandom(replicate_seeds(seed, replicates, _AGENT_STREAM, _label_key(agent_spec)))
+    return _PreparedRun(world, agent, randomness, rng, dim_index, means, draws)
+
+
+def final_posteriors(
+    config: RunConfig, db: PromptDatabase, *, seed: int, replicates: Sequence[int]
+) -> dict[int, xr.Dataset]:
+    """Replay a configuration for a few replicates and return their final posteriors.
+
+    Trajectories depend only on each replicate's seed, so the replay ends where the full run
+    did. Returns the ``posterior`` group of
+    :func:`gambitts.models.inference_data.posterior_inference_data` for each replicate, with
+    coords named after the style dimensions, context features and prompts.
+    """
+    from gambitts.models.inference_data import posterior_inference_data
+    from gambitts.sims.contexts import CONTEXT_FEATURE_NAMES
+
+    replicates = np.asarray(replicates, dtype=np.int64)
+    run = _prepare(config, db, seed, replicates)
+    run.simulate()
+    prompts = [db.prompts[p] for p in run.world.arm_prompts]
+    return {
+        int(replicate): posterior_inference_data(
+            run.agent,
+            row,
+            dim_names=list(config.agent.dims),
+            prompt_names=prompts,
+            context_names=list(CONTEXT_FEATURE_NAMES),
+        ).posterior
+        for row, replicate in enumerate(replicates)
+    }
 
 
 def run_experiment(

@@ -26,7 +26,7 @@ import xarray as xr
 from gambitts.sims.experiments import ExperimentSpec, RunConfig
 from gambitts.sims.promptdb import PromptDatabase
 from gambitts.sims.results import write_netcdf_atomic
-from gambitts.sims.runner import experiment_dataset, run_config
+from gambitts.sims.runner import experiment_dataset, final_posteriors, run_config
 
 ProgressCallback = Callable[[int], None]
 
@@ -89,6 +89,7 @@ def run_sweep(
     scheduler: str | None = None,
     chunk_size: int = 125,
     force: bool = False,
+    save_posteriors: Sequence[int] = (),
     progress: ProgressCallback | None = None,
     on_plan: Callable[[SweepPlan], None] | None = None,
 ) -> dict[str, Path]:
@@ -111,6 +112,11 @@ def run_sweep(
         Replicates per task.
     force : bool
         Recompute configurations that are already on disk.
+    save_posteriors : sequence of int
+        Replicates whose final posteriors are stored in each block's file, as groups
+        ``posteriors/<setting>/<agent>/replicate_<r>`` (ArviZ ``posterior`` layout, arms on a
+        ``prompt`` dimension labelled by the prompts). They are
+        recomputed by replaying those replicates, which gives exactly their trajectories.
     progress : callable, optional
         Called with rounds x replicates completed.
     on_plan : callable, optional
@@ -144,8 +150,33 @@ def run_sweep(
                 with xr.open_dataset(_config_path(out, plan.keys[config]), engine="h5netcdf") as ds:
                     results[config] = ds.load()
         dataset = experiment_dataset(spec, results, seed=seed, db=db)
-        written[spec.name] = write_netcdf_atomic(dataset, out / f"{spec.name}.nc")
+        groups = _posterior_groups(spec, db, seed, save_posteriors)
+        written[spec.name] = write_netcdf_atomic(dataset, out / f"{spec.name}.nc", groups)
     return written
+
+
+def _posterior_groups(
+    spec: ExperimentSpec, db: PromptDatabase, seed: int, replicates: Sequence[int]
+) -> dict[str, xr.Dataset]:
+    if not replicates:
+        return {}
+    outside = [r for r in replicates if not 0 <= r < spec.replicates]
+    if outside:
+        raise ValueError(
+            f"`save_posteriors` replicates {outside} are outside 0..{spec.replicates - 1} "
+            f"of experiment {spec.name!r}"
+        )
+    groups = {}
+    for setting in spec.settings():
+        for config in setting.configs:
+            posteriors = final_posteriors(config, db, seed=seed, replicates=replicates)
+            for replicate, posterior in posteriors.items():
+                path = f"posteriors/{setting.label}/{config.agent.label}/replicate_{replicate}"
+                # Named prompts, on a dimension of their own: the file's `arm` holds indices.
+                groups[path] = (
+                    posterior.rename({"arm": "prompt"}) if "arm" in posterior.dims else posterior
+                )
+    return groups
 
 
 def _replicates_of(specs: Sequence[ExperimentSpec], config: RunConfig) -> int:

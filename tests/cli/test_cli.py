@@ -170,3 +170,52 @@ def test_plot_and_report_say_when_there_is_nothing_to_read(tmp_path):
         result = _run(command, str(tmp_path))
         assert result.exit_code == 2
         assert "no results (*.nc)" in result.output
+
+
+def test_saved_posteriors_open_in_arviz_and_inspect_prints_them(tmp_path):
+    import arviz as az
+
+    out = tmp_path / "out"
+    args = (
+        "--replicates",
+        "3",
+        "--horizon",
+        "30",
+        "--workers",
+        "1",
+        "--no-plot",
+        "--out",
+        str(out),
+    )
+    result = _run("simulate", "--experiment", "covariates", *args, "--save-posteriors", "0,2")
+    assert result.exit_code == 0, result.output
+    tree = xr.open_datatree(out / "covariates.nc", engine="h5netcdf")
+    posterior = tree["posteriors/default/poGAMBITTS/replicate_2"].to_dataset()
+    summary = az.summary(posterior, kind="stats")
+    assert "beta[optimism]" in summary.index and "beta[curr_loc[work]]" in summary.index
+    assert set(tree["posteriors/default"].children) == {
+        "poGAMBITTS", "ens-poGAMBITTS", "foGAMBITTS", "StdTS", "StdTS:Contextual"
+    }  # fmt: skip
+    inspected = _run("inspect", str(out / "covariates.nc"))
+    assert inspected.exit_code == 0
+    assert "/posteriors/default/foGAMBITTS/replicate_0" in inspected.output
+    assert "beta[intercept]" in inspected.output
+    bad = _run("simulate", "--experiment", "covariates", *args, "--save-posteriors", "7")
+    assert bad.exit_code == 2 and "outside 0..2" in bad.output
+
+
+def test_replayed_posteriors_are_the_runs_final_posteriors(standin_db):
+    from gambitts.sims.experiments import load_experiment
+    from gambitts.sims.runner import _prepare, final_posteriors
+
+    config = (
+        load_experiment("var_decomp_linear").with_overrides(horizon=60).settings()[0].configs[1]
+    )
+    replayed = final_posteriors(config, standin_db, seed=4, replicates=[2])[2]
+    run = _prepare(config, standin_db, 4, np.arange(4))
+    run.simulate()
+    exact_mean = run.agent.stage2_.mean_[2]
+    draws = replayed["beta"].values.reshape(-1, exact_mean.size)
+    # 1000 draws: the sample mean is within 5 standard errors of the exact posterior mean.
+    standard_error = draws.std(axis=0) / np.sqrt(len(draws))
+    assert np.all(np.abs(draws.mean(axis=0) - exact_mean) < 5 * standard_error)
