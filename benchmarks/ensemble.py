@@ -90,7 +90,8 @@ def speed(db: PromptDatabase, n_replicates: int, horizon: int) -> None:
     """Print replicate-steps per second of the two ensemble presets."""
     noise_sd = load_outcome_model("linear_3d").noise_grid(db)[0]
     agents = _agents(noise_sd)
-    _run(db, "linear_3d", EnsPoGAMBITTS(N_ARMS, 3), 4, 3)  # compile (or load) the kernels
+    for n_replicates_warm in (4, 32):  # compile (or load) the serial and threaded kernels
+        _run(db, "linear_3d", EnsPoGAMBITTS(N_ARMS, 3), n_replicates_warm, 12)
     print(f"\nspeed: linear_3d sd_0, K={N_ARMS}, dims=3, R={n_replicates}, T={horizon}")
     print(f"{'agent':<26}{'replicate-steps/s':>20}{'seconds':>10}")
     for label in ("ens (default)", "ens (paper, fresh Adam)"):

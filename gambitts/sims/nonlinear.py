@@ -41,6 +41,7 @@ from gambitts.sims.promptdb import PromptDatabase
 #: Style dimensions of ``nonlinear_3d``, in the order the network takes them.
 NONLINEAR_DIMS: tuple[str, ...] = ("optimism", "severity", "formality")
 N_HIDDEN = 64
+_CHUNK_ROWS = 8192
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,9 +93,18 @@ class MlpOutcome(OutcomeModel):
         return self.input_dims
 
     def treatment_effect(self, z: np.ndarray) -> np.ndarray:
-        """Return ``relu(z @ W1 + b1) @ w2 + b2``; ``z`` has shape ``(..., len(dims))``."""
-        hidden = np.maximum(np.asarray(z, dtype=float) @ self.W1 + self.b1, 0.0)
-        return hidden @ self.w2 + self.b2
+        """Return ``relu(z @ W1 + b1) @ w2 + b2``; ``z`` has shape ``(..., len(dims))``.
+
+        Rows go through the network in chunks, so a whole database (half a million rows)
+        needs a few MB of hidden activations rather than a few hundred.
+        """
+        z = np.asarray(z, dtype=float)
+        rows = z.reshape(-1, z.shape[-1])
+        out = np.empty(len(rows))
+        for start in range(0, len(rows), _CHUNK_ROWS):
+            chunk = rows[start : start + _CHUNK_ROWS]
+            out[start : start + len(chunk)] = np.maximum(chunk @ self.W1 + self.b1, 0.0) @ self.w2
+        return out.reshape(z.shape[:-1]) + self.b2
 
     def to_dict(self) -> dict[str, Any]:
         """Return the network as plain numbers (the content of ``nonlinear_3d.yaml``)."""

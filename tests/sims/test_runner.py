@@ -84,7 +84,7 @@ def test_an_interrupted_write_leaves_no_file(standin_db, short_spec, tmp_path):
 def test_summary_table_reports_mean_and_interval(standin_db, short_spec):
     ds = run_experiment(short_spec, standin_db, seed=1)
     rows = final_regret_summary(ds)
-    assert len(rows) == 6
+    assert len(rows) == 8  # 2 noise levels x 4 agents
     final = ds["regret"].sel(noise_level="sd_0", agent="poGAMBITTS").sum("t").values.astype(float)
     row = next(r for r in rows if r.setting == "sd_0" and r.agent == "poGAMBITTS")
     assert row.mean == pytest.approx(final.mean(), rel=1e-6)
