@@ -158,3 +158,56 @@ class Agent(ABC):
         if not all_finite(rewards):
             raise ValueError("`rewards` must be finite, got NaN or inf")
         return cells, actions, rewards
+
+
+class EmbeddingAgent(Agent):
+    """An agent whose reward model reads the message's embedding ``Z``.
+
+    Its inputs are the modelled dimensions of ``Z``, optionally the context features of the
+    round's cell and optionally ``n_arms - 1`` prompt indicators (the paper's "hedged" agents).
+
+    Parameters
+    ----------
+    n_arms : int
+    n_dims : int
+        Number of modelled dimensions of ``Z`` (the ``z`` passed to :meth:`update`).
+    n_cells : int
+    context_features : ndarray of shape (n_cells, n_context_features), optional
+        Features of each context cell; ``None`` leaves context out.
+    prompt_indicators : bool
+        Add prompt indicators to the inputs.
+    """
+
+    def __init__(
+        self,
+        n_arms: int,
+        n_dims: int,
+        n_cells: int,
+        *,
+        context_features: np.ndarray | None,
+        prompt_indicators: bool,
+    ) -> None:
+        super().__init__(n_arms, n_cells)
+        if n_dims < 1:
+            raise ValueError(f"`n_dims` must be at least 1, got {n_dims}")
+        if context_features is not None:
+            context_features = np.asarray(context_features, dtype=float)
+            if context_features.ndim != 2 or context_features.shape[0] != n_cells:
+                raise ValueError(
+                    f"`context_features` must have shape (n_cells={n_cells}, n_features), "
+                    f"got {context_features.shape}"
+                )
+        self.n_dims = n_dims
+        self.context_features = context_features
+        self.prompt_indicators = prompt_indicators
+
+    def _check_z(self, z: np.ndarray) -> np.ndarray:
+        z = np.asarray(z, dtype=float)
+        if z.shape != (self._n_replicates, self.n_dims):
+            raise ValueError(
+                f"`z` must have shape (n_replicates={self._n_replicates}, n_dims={self.n_dims}), "
+                f"got {z.shape}"
+            )
+        if not all_finite(z):
+            raise ValueError("`z` must be finite, got NaN or inf")
+        return z

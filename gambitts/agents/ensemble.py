@@ -42,7 +42,7 @@ import numba
 import numpy as np
 from scipy.special import ndtr
 
-from gambitts.agents.base import Agent, all_finite
+from gambitts.agents.base import EmbeddingAgent, all_finite
 from gambitts.models.random_streams import BatchRandom, as_replicate_random
 
 _INIT_DOMAIN = np.uint64(0xD1B54A32D192ED03)  # separates the initial weights' hash stream
@@ -158,7 +158,7 @@ class EnsembleConfig:
         return replace(self, **changes)
 
 
-class EnsPoGAMBITTS(Agent):
+class EnsPoGAMBITTS(EmbeddingAgent):
     """ens-poGAMBITTS: a perturbed-reward ensemble of MLPs over the stage-2 features.
 
     Parameters
@@ -209,19 +209,13 @@ class EnsPoGAMBITTS(Agent):
         prompt_indicators: bool = False,
         config: EnsembleConfig | None = None,
     ) -> None:
-        super().__init__(n_arms, n_cells)
-        if n_dims < 1:
-            raise ValueError(f"`n_dims` must be at least 1, got {n_dims}")
-        if context_features is not None:
-            context_features = np.asarray(context_features, dtype=float)
-            if context_features.ndim != 2 or context_features.shape[0] != n_cells:
-                raise ValueError(
-                    f"`context_features` must have shape (n_cells={n_cells}, n_features), "
-                    f"got {context_features.shape}"
-                )
-        self.n_dims = n_dims
-        self.context_features = context_features
-        self.prompt_indicators = prompt_indicators
+        super().__init__(
+            n_arms,
+            n_dims,
+            n_cells,
+            context_features=context_features,
+            prompt_indicators=prompt_indicators,
+        )
         self.config = config or EnsembleConfig()
 
     # ------------------------------------------------------------------ shapes and features
@@ -508,17 +502,6 @@ class EnsPoGAMBITTS(Agent):
         if not all_finite(draws):
             raise ValueError("`generator_draws` must be finite, got NaN or inf")
         return draws
-
-    def _check_z(self, z: np.ndarray) -> np.ndarray:
-        z = np.asarray(z, dtype=float)
-        if z.shape != (self._n_replicates, self.n_dims):
-            raise ValueError(
-                f"`z` must have shape (n_replicates={self._n_replicates}, n_dims={self.n_dims}), "
-                f"got {z.shape}"
-            )
-        if not all_finite(z):
-            raise ValueError("`z` must be finite, got NaN or inf")
-        return z
 
 
 # ---------------------------------------------------------------------- the network

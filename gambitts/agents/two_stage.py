@@ -15,13 +15,13 @@ from typing import Self
 
 import numpy as np
 
-from gambitts.agents.base import Agent, all_finite
+from gambitts.agents.base import EmbeddingAgent
 from gambitts.models.conjugate import BayesianLinearRegression, NormalInverseWishart
 from gambitts.models.priors import LinearPrior, NormalInverseWishartPrior
 from gambitts.models.random_streams import BatchRandom, as_replicate_random
 
 
-class TwoStageAgent(Agent):
+class TwoStageAgent(EmbeddingAgent):
     """Shared stage 2 of poGAMBITTS and foGAMBITTS.
 
     Parameters
@@ -55,19 +55,13 @@ class TwoStageAgent(Agent):
         prompt_indicators: bool = False,
         prior: LinearPrior | None = None,
     ) -> None:
-        super().__init__(n_arms, n_cells)
-        if n_dims < 1:
-            raise ValueError(f"`n_dims` must be at least 1, got {n_dims}")
-        if context_features is not None:
-            context_features = np.asarray(context_features, dtype=float)
-            if context_features.ndim != 2 or context_features.shape[0] != n_cells:
-                raise ValueError(
-                    f"`context_features` must have shape (n_cells={n_cells}, n_features), "
-                    f"got {context_features.shape}"
-                )
-        self.n_dims = n_dims
-        self.context_features = context_features
-        self.prompt_indicators = prompt_indicators
+        super().__init__(
+            n_arms,
+            n_dims,
+            n_cells,
+            context_features=context_features,
+            prompt_indicators=prompt_indicators,
+        )
         self.prior = prior or LinearPrior()
 
     @property
@@ -121,17 +115,6 @@ class TwoStageAgent(Agent):
         if self.prompt_indicators:
             scores[:, 1:] += beta[:, -self.n_arms : -1]
         return scores
-
-    def _check_z(self, z: np.ndarray) -> np.ndarray:
-        z = np.asarray(z, dtype=float)
-        if z.shape != (self._n_replicates, self.n_dims):
-            raise ValueError(
-                f"`z` must have shape (n_replicates={self._n_replicates}, n_dims={self.n_dims}), "
-                f"got {z.shape}"
-            )
-        if not all_finite(z):
-            raise ValueError("`z` must be finite, got NaN or inf")
-        return z
 
 
 class PoGAMBITTS(TwoStageAgent):
