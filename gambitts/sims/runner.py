@@ -160,6 +160,8 @@ def generator_draws(
         rng = np.random.default_rng(seed)
         keys = np.where(db.draw_mask()[arm_prompts], rng.random(z.shape[:3]), np.inf)
         order = np.argsort(keys, axis=-1)[..., :n_draws]  # a random subset of the valid rows
+        if order.shape[-1] < n_draws:  # no cell has that many rows: all are redrawn below
+            order = np.pad(order, [(0, 0), (0, 0), (0, n_draws - order.shape[-1])])
         short = available < n_draws
         if short.any():  # with replacement where a cell has fewer rows than asked for
             redraw = rng.integers(0, available[..., None], (*available.shape, n_draws))

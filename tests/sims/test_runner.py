@@ -12,7 +12,7 @@ from gambitts import __version__
 from gambitts.sims.experiments import load_experiment
 from gambitts.sims.outcomes import load_outcome_model
 from gambitts.sims.results import final_regret_summary, format_summary, write_netcdf_atomic
-from gambitts.sims.runner import generator_means, replicate_seeds, run_experiment
+from gambitts.sims.runner import generator_draws, generator_means, replicate_seeds, run_experiment
 from gambitts.sims.world import select_prompts
 
 
@@ -121,3 +121,12 @@ def test_gambitts_beats_standard_thompson_sampling_at_low_noise(standin_db):
     assert rows["poGAMBITTS"].high < 0.5 * rows["StdTS"].low
     assert rows["foGAMBITTS"].high < rows["StdTS"].low
     assert rows["ens-poGAMBITTS"].high < rows["StdTS"].low
+
+
+def test_generator_draws_resample_cells_with_fewer_rows_than_asked(tiny_prompt_db):
+    arms, dims = np.array([0, 2]), tiny_prompt_db.dim_index(["optimism"])
+    draws = generator_draws(tiny_prompt_db, arms, dims, 10, replicate_seeds(0, range(2), 1, 10))
+    assert draws.shape == (2, 12, 2, 10, 1) and np.all(np.isfinite(draws))
+    for cell in range(12):  # every draw is one of the cell's own rows
+        rows = tiny_prompt_db.z[2, cell, : tiny_prompt_db.n_draws[2, cell], dims[0]]
+        assert np.all(np.isin(draws[:, cell, 1, :, 0], rows.astype(np.float32)))
