@@ -22,7 +22,7 @@ def block_table(ds: xr.Dataset) -> str:
         "|---|---|---:|---:|---:|",
     ]
     for r in rows:
-        ratio = f"{r.mean / baseline[r.setting]:.2f}" if r.setting in baseline else "-"
+        ratio = f"{r.mean / baseline[r.setting]:.2f}" if baseline.get(r.setting) else "-"
         lines.append(
             f"| {r.setting} | {r.agent} | {r.mean:.1f} | [{r.low:.1f}, {r.high:.1f}] | {ratio} |"
         )

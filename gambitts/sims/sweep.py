@@ -200,7 +200,7 @@ def _run_dask(plan, db, out, seed, replicates, chunk_size, workers, scheduler, p
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
     client = Client(scheduler or cluster)
     try:

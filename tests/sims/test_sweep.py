@@ -59,7 +59,7 @@ def test_a_two_worker_dask_cluster_gives_the_serial_results(tmp_path, standin_db
     else:  # an existing cluster, reached by its scheduler's address (as on SLURM)
         from dask.distributed import LocalCluster
 
-        with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as external:
+        with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as external:
             parallel = run_sweep(
                 specs,
                 standin_db,
