@@ -8,6 +8,7 @@ reports") with a check that reads our results and says whether it holds, with th
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,7 +244,11 @@ def load_results(results_dir: str | os.PathLike) -> Results:
 
 
 def write_findings(results_dir: str | os.PathLike, out_path: str | os.PathLike) -> Path:
-    """Write a markdown page: per block, our figure and table beside the paper's findings."""
+    """Write a markdown page: per block, our figure and table beside the paper's findings.
+
+    Figures found in ``results_dir/plots`` (see ``gambitts plot``) are copied to a ``figures``
+    folder beside the page.
+    """
     results = load_results(results_dir)
     out = Path(out_path)
     lines = [
@@ -257,8 +262,10 @@ def write_findings(results_dir: str | os.PathLike, out_path: str | os.PathLike) 
     for name, ds in results.items():
         lines += [f"## {name}", "", ds.attrs.get("description", ""), ""]
         figure = Path(results_dir) / "plots" / f"{name}.png"
-        if figure.exists():
-            lines += [f"![{name}]({os.path.relpath(figure, out.parent)})", ""]
+        if figure.exists():  # copied beside the page, so that the page stands on its own
+            (out.parent / "figures").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(figure, out.parent / "figures" / figure.name)
+            lines += [f"![{name}](figures/{figure.name})", ""]
         for finding in (f for f in FINDINGS if f.block == name):
             try:
                 verdict = finding.check(results)
