@@ -30,6 +30,15 @@ from gambitts.sims.runner import experiment_dataset, final_posteriors, run_confi
 
 ProgressCallback = Callable[[int], None]
 
+#: Local workers are one process per core: their compiled kernels and BLAS stay single-threaded,
+#: so that two workers do not fight over two cores with four threads.
+_ONE_THREAD_PER_WORKER = {
+    "NUMBA_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+
 
 @dataclass
 class SweepPlan:
@@ -200,7 +209,11 @@ def _run_dask(plan, db, out, seed, replicates, chunk_size, workers, scheduler, p
     cluster = None
     if scheduler is None:
         cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            env=_ONE_THREAD_PER_WORKER,
         )
     client = Client(scheduler or cluster)
     try:
