@@ -404,7 +404,10 @@ class CustomPoGAMBITTS(TwoStageAgent):
                 )
         self.model_ = model
         free = [rv.name for rv in model.free_RVs]
-        self._shapes = {rv.name: tuple(int(s) for s in rv.shape.eval()) for rv in model.free_RVs}
+        point = model.initial_point()
+        self._shapes = {
+            rv.name: np.shape(point[model.rvs_to_values[rv].name]) for rv in model.free_RVs
+        }
         self._evaluate = _expected_reward_function(model, self.expected_reward)
         self._engine = _ENGINES[self.method](self, model, free)
         self.n_compilations_ = getattr(self, "n_compilations_", 0) + 1
@@ -720,7 +723,7 @@ class _AdviEngine:
             )
         wall = time.perf_counter() - start
         draws = {name: idata.posterior[name].values for name in self.free}
-        mean = approximation.mean.eval()
+        mean = approximation.mean.get_value()  # the fitted means, a shared variable
         from pymc.blocking import DictToArrayBijection, RaveledVars
 
         info = DictToArrayBijection.map(self.model.initial_point()).point_map_info
