@@ -201,6 +201,13 @@ class EmbeddingAgent(Agent):
         self.context_features = context_features
         self.prompt_indicators = prompt_indicators
 
+    @property
+    def n_inputs(self) -> int:
+        """Number of model inputs: modelled dims, context features, prompt indicators."""
+        n_context = 0 if self.context_features is None else self.context_features.shape[1]
+        n_prompt = self.n_arms - 1 if self.prompt_indicators else 0
+        return self.n_dims + n_context + n_prompt
+
     def _check_z(self, z: np.ndarray) -> np.ndarray:
         z = np.asarray(z, dtype=float)
         if z.shape != (self._n_replicates, self.n_dims):

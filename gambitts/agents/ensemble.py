@@ -222,8 +222,7 @@ class EnsPoGAMBITTS(EmbeddingAgent):
     @property
     def n_features(self) -> int:
         """Number of network inputs: modelled dims, context features, prompt indicators."""
-        n_context = 0 if self.context_features is None else self.context_features.shape[1]
-        return self.n_dims + n_context + (self.n_arms - 1 if self.prompt_indicators else 0)
+        return self.n_inputs
 
     @property
     def n_params(self) -> int:

@@ -66,10 +66,8 @@ class TwoStageAgent(EmbeddingAgent):
 
     @property
     def n_features(self) -> int:
-        """Number of stage-2 features, including the intercept."""
-        n_context = 0 if self.context_features is None else self.context_features.shape[1]
-        n_prompt = self.n_arms - 1 if self.prompt_indicators else 0
-        return self.n_dims + n_context + n_prompt + 1
+        """Number of stage-2 features: the model inputs and the intercept."""
+        return self.n_inputs + 1
 
     def feature_names(
         self, dim_names: list[str] | None = None, context_names: list[str] | None = None
