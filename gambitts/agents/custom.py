@@ -50,9 +50,10 @@ What the agent does
       started from the previous fit's mean. PyMC recompiles ADVI's step each call (~1 s).
 
 - After a refit, the expected reward of every (cell, arm) is computed for every posterior draw
-  by averaging ``expected_reward`` over the arm's generator draws in the cell (the given
-  ``generator_draws``, first ``n_mc_draws`` of them; or the ``generator_means`` when only those
-  are given, exact for models linear in ``Z``). :meth:`CustomPoGAMBITTS.select` then only picks
+  by averaging ``expected_reward`` over the arm's generator draws in the cell (the first
+  ``n_mc_draws`` of the given ``generator_draws``); with ``n_mc_draws=None``, or when only
+  ``generator_means`` are given, at the mean of ``Z`` instead, which is exact for models linear
+  in ``Z``. :meth:`CustomPoGAMBITTS.select` then only picks
   one draw per replicate and looks up its row: vectorised over replicates, no PyMC call.
 
 Randomness
@@ -66,10 +67,7 @@ replicate's sampler seed for the next refit. Refits before any ``select`` (e.g.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
-import logging
-import time
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Self
@@ -79,20 +77,22 @@ import xarray as xr
 from scipy.special import ndtr
 
 from gambitts.agents.base import all_finite
+from gambitts.agents.refit import FitSettings, ModelRefitter
 from gambitts.agents.two_stage import TwoStageAgent
-from gambitts.models.diagnostics import (
-    empty_fit_diagnostics,
-    fit_diagnostics,
-    stack_diagnostics,
-    unhealthy,
-)
+from gambitts.models.diagnostics import stack_diagnostics, unhealthy
 from gambitts.models.random_streams import BatchRandom, as_replicate_random
 
 Method = Literal["nuts", "nuts-pymc", "laplace", "advi"]
 METHODS: tuple[str, ...] = ("nuts", "nuts-pymc", "laplace", "advi")
 Builder = Callable[[np.ndarray, np.ndarray], Any]
 
-__all__ = ["METHODS", "CustomPoGAMBITTS", "UnhealthyFitWarning", "nutpie_available"]
+__all__ = [
+    "METHODS",
+    "CustomPoGAMBITTS",
+    "CustomStage2Agent",
+    "UnhealthyFitWarning",
+    "nutpie_available",
+]
 
 
 class UnhealthyFitWarning(UserWarning):
@@ -104,17 +104,234 @@ def nutpie_available() -> bool:
     return importlib.util.find_spec("nutpie") is not None
 
 
-@dataclasses.dataclass
-class _Fit:
-    """One replicate's fit: constrained draws ``name -> (chain, draw, ...)`` and diagnostics."""
-
-    draws: dict[str, np.ndarray]
-    diagnostics: xr.Dataset
-    warm: Any
-    idata: Any = None
+def check_builder(builder: Any, name: str, signature: str) -> None:
+    """Raise ``TypeError`` unless ``builder`` is callable."""
+    if not callable(builder):
+        raise TypeError(f"`{name}` must be a callable {signature}, got {type(builder).__name__}")
 
 
-class CustomPoGAMBITTS(TwoStageAgent):
+def build_model(
+    builder: Callable[..., Any], name: str, required: tuple[str, ...], *args: Any, **kwargs: Any
+) -> Any:
+    """Call a user's builder and check that it returns a PyMC model defining ``required``."""
+    import pymc as pm
+
+    model = builder(*args, **kwargs)
+    if not isinstance(model, pm.Model):
+        raise TypeError(
+            f"`{name}` must return a pymc.Model, got {type(model).__name__}; "
+            "see gambitts.agents.custom for the contract"
+        )
+    for variable in required:
+        if variable not in model.named_vars:
+            raise ValueError(
+                f"the model from `{name}` must define `{variable}` (it has "
+                f"{sorted(model.named_vars)}); see gambitts.agents.custom for the contract"
+            )
+    return model
+
+
+def draw_index(normals: np.ndarray, n: int) -> np.ndarray:
+    """Map standard normals to uniformly chosen indices ``0 .. n - 1`` (through the normal CDF)."""
+    return np.minimum((ndtr(normals) * n).astype(np.int64), n - 1)
+
+
+class CustomStage2Agent(TwoStageAgent):
+    """What the custom GAMBITTS agents share: a user's PyMC stage 2, refitted every few rounds.
+
+    Subclasses say how ``Z`` enters the score (:class:`CustomPoGAMBITTS`: generator draws;
+    :class:`~gambitts.agents.custom_fo.CustomFoGAMBITTS`: stage-1 posterior draws). See
+    :class:`CustomPoGAMBITTS` for the parameters.
+    """
+
+    def __init__(
+        self,
+        n_arms: int,
+        n_dims: int,
+        n_cells: int = 12,
+        *,
+        builder: Builder,
+        context_features: np.ndarray | None = None,
+        prompt_indicators: bool = False,
+        method: Method = "nuts",
+        refit_every: int = 10,
+        draws: int = 500,
+        tune: int = 500,
+        warm_tune: int | None = None,
+        chains: int = 2,
+        n_mc_draws: int | None = 32,
+        expected_reward: str = "expected_reward",
+        advi_iterations: int = 10_000,
+        seed: int = 0,
+        warn_unhealthy: bool = True,
+        sampler_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(
+            n_arms,
+            n_dims,
+            n_cells,
+            context_features=context_features,
+            prompt_indicators=prompt_indicators,
+        )
+        check_builder(builder, "builder", "builder(features, rewards) -> pymc.Model")
+        if method not in METHODS:
+            raise ValueError(f"`method` must be one of {list(METHODS)}, got {method!r}")
+        if method == "nuts" and not nutpie_available():
+            raise ValueError(
+                "`method='nuts'` needs nutpie (`pip install nutpie`); "
+                "or use method='nuts-pymc' for PyMC's own NUTS"
+            )
+        warm_tune = tune if warm_tune is None else warm_tune
+        for label, value, low in (
+            ("refit_every", refit_every, 1),
+            ("draws", draws, 1),
+            ("tune", tune, 0),
+            ("warm_tune", warm_tune, 0),
+            ("chains", chains, 1),
+            ("n_mc_draws", 1 if n_mc_draws is None else n_mc_draws, 1),
+            ("advi_iterations", advi_iterations, 1),
+        ):
+            if not (isinstance(value, int | np.integer) and value >= low):
+                raise ValueError(f"`{label}` must be an integer >= {low}, got {value!r}")
+        self.builder = builder
+        self.method = method
+        self.refit_every = int(refit_every)
+        self.draws = int(draws)
+        self.tune = int(tune)
+        self.warm_tune = int(warm_tune)
+        self.chains = int(chains)
+        self.n_mc_draws = None if n_mc_draws is None else int(n_mc_draws)
+        self.expected_reward = expected_reward
+        self.advi_iterations = int(advi_iterations)
+        self.seed = int(seed)
+        self.warn_unhealthy = warn_unhealthy
+        self.sampler_kwargs = dict(sampler_kwargs or {})
+
+    @property
+    def n_posterior_draws(self) -> int:
+        """Posterior draws kept per fit: ``chains * draws``."""
+        return self.chains * self.draws
+
+    @property
+    def fit_settings(self) -> FitSettings:
+        """The sampler settings every refit uses."""
+        return FitSettings(
+            draws=self.draws,
+            tune=self.tune,
+            warm_tune=self.warm_tune,
+            chains=self.chains,
+            advi_iterations=self.advi_iterations,
+            sampler_kwargs=self.sampler_kwargs,
+        )
+
+    # ------------------------------------------------------------------ stage-2 state
+    @property
+    def model_(self) -> Any:
+        """The stage-2 model (its data replaced at each refit)."""
+        return self._stage2.model
+
+    @property
+    def draws_(self) -> list[dict[str, np.ndarray]]:
+        """Per replicate, the latest stage-2 fit's draws ``name -> (chain, draw, ...)``."""
+        return self._stage2.draws_
+
+    @property
+    def last_idata_(self) -> list[Any]:
+        """Per replicate, the latest stage-2 MCMC fit's InferenceData (``None`` otherwise)."""
+        return self._stage2.last_idata_
+
+    @property
+    def fit_times_(self) -> list[float]:
+        """Wall time of every stage-2 fit of every replicate, seconds."""
+        return self._stage2.fit_times_
+
+    @property
+    def free_variables(self) -> list[str]:
+        """Names of the stage-2 model's free random variables (what the agent keeps per draw)."""
+        self._require_reset("free_variables")
+        return list(self._stage2.free)
+
+    @property
+    def diagnostics_(self) -> xr.Dataset:
+        """Diagnostics of every refit: dims ``(refit, replicate, variable)``.
+
+        See :func:`gambitts.models.diagnostics.stack_diagnostics`; coordinate ``refit_round``
+        is the number of observations each refit saw.
+        """
+        self._require_reset("diagnostics_")
+        return self._stage2.diagnostics_
+
+    def _reset_custom_stage2(self, n_replicates: int) -> None:
+        """Build (once) and reset stage 2, and clear the stored observations."""
+        self._build_stage2()
+        prior_seed = np.random.SeedSequence(self.seed, spawn_key=(2**31,)).generate_state(1)[0]
+        self._stage2.reset(n_replicates, int(prior_seed), self.fit_settings)
+        self._seed_keys: np.ndarray | None = None
+        self.n_observed_ = 0
+        self._features = np.zeros((n_replicates, 64, self.n_features))
+        self._rewards = np.zeros((n_replicates, 64))
+        self._warned = False
+
+    def _store(self, cells: np.ndarray, actions: np.ndarray, z: np.ndarray, rewards) -> None:
+        if self.n_observed_ == self._rewards.shape[1]:
+            self._features = np.concatenate([self._features, np.zeros_like(self._features)], 1)
+            self._rewards = np.concatenate([self._rewards, np.zeros_like(self._rewards)], 1)
+        self._features[:, self.n_observed_] = self.features(cells, actions, z)
+        self._rewards[:, self.n_observed_] = rewards
+        self.n_observed_ += 1
+
+    def _refit_stage2(self) -> list[xr.Dataset]:
+        n = self.n_observed_
+        refit = len(self._stage2._rounds)
+        seeds = [self._sampler_seed(r, refit) for r in range(self._n_replicates)]
+        return self._stage2.refit(
+            lambda r: {"features": self._features[r, :n], "rewards": self._rewards[r, :n]},
+            seeds,
+            n,
+        )
+
+    def _warn_if_unhealthy(self, row: list[xr.Dataset]) -> None:
+        if not self.warn_unhealthy or self._warned:
+            return
+        refit = len(self._stage2._rounds) - 1
+        latest = stack_diagnostics([row], refit_rounds=[self.n_observed_])
+        problem = unhealthy(latest.assign_coords(refit=[refit]))
+        if problem is not None:
+            self._warned = True
+            warnings.warn(
+                f"{self.name}: unhealthy {self.method} fit after {self.n_observed_} observations: "
+                f"{problem}. Thompson draws may not follow the posterior; raise `draws`/`tune`, "
+                "reparametrise the model, or inspect `diagnostics_` (warned once per reset)",
+                UnhealthyFitWarning,
+                stacklevel=4,
+            )
+
+    def _sampler_seed(self, replicate: int, refit: int, stream: int = 0) -> int:
+        if self._seed_keys is not None:
+            key = np.uint64(self._seed_keys[replicate]) ^ np.uint64(refit) ^ np.uint64(stream << 40)
+            return int(key >> np.uint64(1))  # 63 bits: every sampler accepts it
+        key = (replicate, refit) if stream == 0 else (replicate, refit, stream)
+        sequence = np.random.SeedSequence(self.seed, spawn_key=key)
+        return int(sequence.generate_state(1, np.uint64)[0] >> np.uint64(1))
+
+    def _build_stage2(self) -> None:
+        key = (id(self.builder), self.method, self.n_features, self.expected_reward)
+        if getattr(self, "_stage2_key", None) == key:
+            return  # same model: keep the compiled one (a reset never recompiles)
+        model = build_model(
+            self.builder,
+            "builder",
+            ("features", "rewards", self.expected_reward),
+            np.zeros((0, self.n_features)),
+            np.zeros(0),
+        )
+        self._evaluate = _expected_reward_function(model, self.expected_reward)
+        self._stage2 = ModelRefitter(model, self.method, self.fit_settings)
+        self.n_compilations_ = getattr(self, "n_compilations_", 0) + 1
+        self._stage2_key = key
+
+
+class CustomPoGAMBITTS(CustomStage2Agent):
     """poGAMBITTS with a user-supplied PyMC stage-2 model (see the module notes for the contract).
 
     Parameters
@@ -145,8 +362,9 @@ class CustomPoGAMBITTS(TwoStageAgent):
         coefficient's posterior sd 10% too wide (4 Monte Carlo errors), so shorten with care.
     chains : int, default 2
         NUTS chains (run one after the other).
-    n_mc_draws : int, default 32
-        Generator draws per (cell, arm) averaged over in the expected reward.
+    n_mc_draws : int or None, default 32
+        Generator draws per (cell, arm) averaged over in the expected reward; ``None`` scores
+        at the generator means (exact for models linear in ``Z``, and much cheaper).
     expected_reward : str, default "expected_reward"
         Name of the model variable holding the expected reward of each ``features`` row.
     advi_iterations : int, default 10000
@@ -176,79 +394,11 @@ class CustomPoGAMBITTS(TwoStageAgent):
 
     name = "custom-poGAMBITTS"
     uses_generator = True
-    uses_generator_draws = True
-
-    def __init__(
-        self,
-        n_arms: int,
-        n_dims: int,
-        n_cells: int = 12,
-        *,
-        builder: Builder,
-        context_features: np.ndarray | None = None,
-        prompt_indicators: bool = False,
-        method: Method = "nuts",
-        refit_every: int = 10,
-        draws: int = 500,
-        tune: int = 500,
-        warm_tune: int | None = None,
-        chains: int = 2,
-        n_mc_draws: int = 32,
-        expected_reward: str = "expected_reward",
-        advi_iterations: int = 10_000,
-        seed: int = 0,
-        warn_unhealthy: bool = True,
-        sampler_kwargs: Mapping[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            n_arms,
-            n_dims,
-            n_cells,
-            context_features=context_features,
-            prompt_indicators=prompt_indicators,
-        )
-        if not callable(builder):
-            raise TypeError(
-                f"`builder` must be a callable builder(features, rewards) -> pymc.Model, "
-                f"got {type(builder).__name__}"
-            )
-        if method not in METHODS:
-            raise ValueError(f"`method` must be one of {list(METHODS)}, got {method!r}")
-        if method == "nuts" and not nutpie_available():
-            raise ValueError(
-                "`method='nuts'` needs nutpie (`pip install nutpie`); "
-                "or use method='nuts-pymc' for PyMC's own NUTS"
-            )
-        warm_tune = tune if warm_tune is None else warm_tune
-        for label, value, low in (
-            ("refit_every", refit_every, 1),
-            ("draws", draws, 1),
-            ("tune", tune, 0),
-            ("warm_tune", warm_tune, 0),
-            ("chains", chains, 1),
-            ("n_mc_draws", n_mc_draws, 1),
-            ("advi_iterations", advi_iterations, 1),
-        ):
-            if not (isinstance(value, int | np.integer) and value >= low):
-                raise ValueError(f"`{label}` must be an integer >= {low}, got {value!r}")
-        self.builder = builder
-        self.method = method
-        self.refit_every = int(refit_every)
-        self.draws = int(draws)
-        self.tune = int(tune)
-        self.warm_tune = int(warm_tune)
-        self.chains = int(chains)
-        self.n_mc_draws = int(n_mc_draws)
-        self.expected_reward = expected_reward
-        self.advi_iterations = int(advi_iterations)
-        self.seed = int(seed)
-        self.warn_unhealthy = warn_unhealthy
-        self.sampler_kwargs = dict(sampler_kwargs or {})
 
     @property
-    def n_posterior_draws(self) -> int:
-        """Posterior draws kept per fit: ``chains * draws``."""
-        return self.chains * self.draws
+    def uses_generator_draws(self) -> bool:
+        """Whether :meth:`reset` reads ``generator_draws`` (unless ``n_mc_draws`` is None)."""
+        return self.n_mc_draws is not None
 
     # ------------------------------------------------------------------ Agent interface
     def reset(
@@ -274,24 +424,12 @@ class CustomPoGAMBITTS(TwoStageAgent):
         self.treatment_draws_ = self._check_generator(
             n_replicates, generator_means, generator_draws
         )
-        self._build()
-        self._seed_keys: np.ndarray | None = None
-        self.n_observed_ = 0
-        self._features = np.zeros((n_replicates, 64, self.n_features))
-        self._rewards = np.zeros((n_replicates, 64))
-        self._warm: list[Any] = [None] * n_replicates
-        self._fit_diagnostics: list[list[xr.Dataset]] = []
-        self._refit_rounds: list[int] = []
-        self._warned = False
-        self.fit_times_: list[float] = []
-        self.last_idata_: list[Any] = [None] * n_replicates
-        prior = self._prior_draws()
-        self.draws_ = [prior] * n_replicates
+        self._reset_custom_stage2(n_replicates)
         self.arm_reward_ = np.empty(
             (n_replicates, self.n_posterior_draws, self.n_cells, self.n_arms), dtype=np.float32
         )
         for replicate in range(n_replicates):
-            self.arm_reward_[replicate] = self._arm_reward(replicate, prior)
+            self.arm_reward_[replicate] = self._arm_reward(replicate)
         self._n_replicates = n_replicates
         return self
 
@@ -300,8 +438,7 @@ class CustomPoGAMBITTS(TwoStageAgent):
         cells = self._check_cells(cells, "select")
         rng = as_replicate_random(rng, self._n_replicates)
         normals = rng.standard_normal(2)
-        n = self.n_posterior_draws
-        index = np.minimum((ndtr(normals[:, 0]) * n).astype(np.int64), n - 1)
+        index = draw_index(normals[:, 0], self.n_posterior_draws)
         self._seed_keys = np.ascontiguousarray(normals[:, 1]).view(np.uint64).copy()
         scores = self.arm_reward_[np.arange(self._n_replicates), index, cells]
         return np.argmax(scores, axis=1)
@@ -311,131 +448,32 @@ class CustomPoGAMBITTS(TwoStageAgent):
     ) -> Self:
         """Store each replicate's (features, reward); refit every ``refit_every`` updates."""
         cells, actions, rewards = self._check_observation(cells, actions, rewards)
-        z = self._check_z(z)
-        if self.n_observed_ == self._rewards.shape[1]:
-            self._features = np.concatenate([self._features, np.zeros_like(self._features)], 1)
-            self._rewards = np.concatenate([self._rewards, np.zeros_like(self._rewards)], 1)
-        self._features[:, self.n_observed_] = self.features(cells, actions, z)
-        self._rewards[:, self.n_observed_] = rewards
-        self.n_observed_ += 1
+        self._store(cells, actions, self._check_z(z), rewards)
         if self.n_observed_ % self.refit_every == 0:
             self.refit()
         return self
 
-    # ------------------------------------------------------------------ fitting
     def refit(self) -> Self:
         """Refit every replicate's model on all its observations now (``update`` calls this)."""
         self._require_reset("refit")
-        n = self.n_observed_
-        refit = len(self._refit_rounds)
-        row = []
+        row = self._refit_stage2()
         for replicate in range(self._n_replicates):
-            seed = self._sampler_seed(replicate, refit)
-            start = time.perf_counter()
-            fit = self._engine.fit(
-                self._features[replicate, :n],
-                self._rewards[replicate, :n],
-                seed=seed,
-                warm=self._warm[replicate],
-            )
-            self.fit_times_.append(time.perf_counter() - start)
-            self._warm[replicate] = fit.warm
-            self.draws_[replicate] = fit.draws
-            self.last_idata_[replicate] = fit.idata
-            self.arm_reward_[replicate] = self._arm_reward(replicate, fit.draws)
-            row.append(fit.diagnostics)
-        self._fit_diagnostics.append(row)
-        self._refit_rounds.append(n)
-        if self.warn_unhealthy and not self._warned:
-            latest = stack_diagnostics([row], refit_rounds=[n])
-            problem = unhealthy(latest.assign_coords(refit=[refit]))
-            if problem is not None:
-                self._warned = True
-                warnings.warn(
-                    f"{self.name}: unhealthy {self.method} fit after {n} observations: {problem}. "
-                    "Thompson draws may not follow the posterior; raise `draws`/`tune`, "
-                    "reparametrise the model, or inspect `diagnostics_` (warned once per reset)",
-                    UnhealthyFitWarning,
-                    stacklevel=3,
-                )
+            self.arm_reward_[replicate] = self._arm_reward(replicate)
+        self._warn_if_unhealthy(row)
         return self
 
-    @property
-    def diagnostics_(self) -> xr.Dataset:
-        """Diagnostics of every refit: dims ``(refit, replicate, variable)``.
-
-        See :func:`gambitts.models.diagnostics.stack_diagnostics`; coordinate ``refit_round``
-        is the number of observations each refit saw.
-        """
-        self._require_reset("diagnostics_")
-        return stack_diagnostics(self._fit_diagnostics, refit_rounds=self._refit_rounds)
-
-    @property
-    def free_variables(self) -> list[str]:
-        """Names of the model's free random variables (what the agent stores per draw)."""
-        self._require_reset("free_variables")
-        return [rv.name for rv in self.model_.free_RVs]
-
-    def _sampler_seed(self, replicate: int, refit: int) -> int:
-        if self._seed_keys is not None:
-            key = np.uint64(self._seed_keys[replicate]) ^ np.uint64(refit)
-            return int(key >> np.uint64(1))  # 63 bits: every sampler accepts it
-        sequence = np.random.SeedSequence(self.seed, spawn_key=(replicate, refit))
-        return int(sequence.generate_state(1, np.uint64)[0] >> np.uint64(1))
-
-    def _build(self) -> None:
-        import pymc as pm
-
-        key = (id(self.builder), self.method, self.n_features, self.expected_reward)
-        if getattr(self, "_build_key", None) == key:
-            return  # same model: keep the compiled one (a reset never recompiles)
-        empty_features = np.zeros((0, self.n_features))
-        model = self.builder(empty_features, np.zeros(0))
-        if not isinstance(model, pm.Model):
-            raise TypeError(
-                f"`builder` must return a pymc.Model, got {type(model).__name__}; "
-                "see gambitts.agents.custom for the contract"
-            )
-        for name in ("features", "rewards", self.expected_reward):
-            if name not in model.named_vars:
-                raise ValueError(
-                    f"the model from `builder` must define `{name}` (it has "
-                    f"{sorted(model.named_vars)}); see gambitts.agents.custom for the contract"
-                )
-        self.model_ = model
-        free = [rv.name for rv in model.free_RVs]
-        point = model.initial_point()
-        self._shapes = {
-            rv.name: np.shape(point[model.rvs_to_values[rv].name]) for rv in model.free_RVs
-        }
-        self._evaluate = _expected_reward_function(model, self.expected_reward)
-        self._engine = _ENGINES[self.method](self, model, free)
-        self.n_compilations_ = getattr(self, "n_compilations_", 0) + 1
-        self._build_key = key
-
-    def _prior_draws(self) -> dict[str, np.ndarray]:
-        import pymc as pm
-
-        rvs = self.model_.free_RVs
-        seed = np.random.SeedSequence(self.seed, spawn_key=(2**31,)).generate_state(1)[0]
-        values = pm.draw(rvs, draws=self.n_posterior_draws, random_seed=int(seed))
-        return {rv.name: np.asarray(v)[None] for rv, v in zip(rvs, values, strict=True)}
-
+    # ------------------------------------------------------------------ scoring
     def _candidate_rows(self, replicate: int) -> np.ndarray:
         """Feature rows of every (cell, arm, generator draw) of one replicate."""
         z = self.treatment_draws_[replicate]  # (cell, arm, m, dim)
         cells, arms, _ = np.indices(z.shape[:3]).reshape(3, -1)
         return self.features(cells, arms, z.reshape(-1, self.n_dims))
 
-    def _arm_reward(self, replicate: int, draws: dict[str, np.ndarray]) -> np.ndarray:
+    def _arm_reward(self, replicate: int) -> np.ndarray:
         """Return the expected reward ``(n_posterior_draws, n_cells, n_arms)`` under each draw."""
         rows = self._candidate_rows(replicate)
-        flat = {
-            name: np.asarray(draws[name]).reshape(-1, *self._shapes[name]) for name in self._shapes
-        }
-        n = next(iter(flat.values())).shape[0] if flat else self.n_posterior_draws
-        if n != self.n_posterior_draws:
-            raise RuntimeError(f"a fit returned {n} draws, expected {self.n_posterior_draws}")
+        flat = self._stage2.flat_draws(replicate)
+        n = self.n_posterior_draws
         out = np.empty((n, self.n_cells, self.n_arms), dtype=np.float32)
         m = self.treatment_draws_.shape[3]
         chunk = max(1, 2_000_000 // max(len(rows), 1))
@@ -458,7 +496,7 @@ class CustomPoGAMBITTS(TwoStageAgent):
         generator_draws: np.ndarray | None,
     ) -> np.ndarray:
         cells, arms, dims = self.n_cells, self.n_arms, self.n_dims
-        if generator_draws is not None:
+        if generator_draws is not None and self.n_mc_draws is not None:
             draws = np.asarray(generator_draws, dtype=float)
             if draws.ndim == 4:
                 draws = np.broadcast_to(draws, (n_replicates, *draws.shape))
@@ -528,212 +566,3 @@ def _expected_reward_function(
         return np.broadcast_to(values, (n_draws, len(new_rows)))
 
     return evaluate
-
-
-# ---------------------------------------------------------------------- fitting engines
-class _NutpieEngine:
-    """nutpie used directly: compile once, ``with_data`` + ``sample`` per refit."""
-
-    def __init__(self, agent: CustomPoGAMBITTS, model: Any, free: list[str]) -> None:
-        import nutpie
-        from threadpoolctl import threadpool_limits
-
-        self.agent, self.free = agent, free
-        with threadpool_limits(limits=1):
-            self.compiled = nutpie.compile_pymc_model(model, var_names=free)
-
-    def fit(self, features: np.ndarray, rewards: np.ndarray, *, seed: int, warm: Any) -> _Fit:
-        import nutpie
-        from threadpoolctl import threadpool_limits
-
-        agent = self.agent
-        compiled = self.compiled.with_data(features=features, rewards=rewards)
-        tune = agent.tune
-        if warm is not None:
-            compiled = dataclasses.replace(compiled, initial_point_func=_start_at_draws(warm))
-            tune = agent.warm_tune
-        kwargs = {"store_unconstrained": True, **agent.sampler_kwargs}
-        start = time.perf_counter()
-        with threadpool_limits(limits=1):
-            idata = nutpie.sample(
-                compiled,
-                draws=agent.draws,
-                tune=tune,
-                chains=agent.chains,
-                cores=1,
-                seed=seed,
-                progress_bar=False,
-                save_warmup=False,
-                **kwargs,
-            )
-        wall = time.perf_counter() - start
-        draws = {name: idata.posterior[name].values for name in self.free}
-        unconstrained = idata.sample_stats["unconstrained_draw"].values
-        warm = unconstrained.reshape(-1, unconstrained.shape[-1])[-50:].copy()
-        return _Fit(draws, fit_diagnostics(idata, wall_time=wall, var_names=self.free), warm, idata)
-
-
-def _start_at_draws(points: np.ndarray) -> Callable[..., np.ndarray]:
-    """Nutpie initial-point function: a random one of ``points`` (unconstrained, flat)."""
-
-    def initial_point(seed: Any = None) -> np.ndarray:
-        row = np.random.default_rng(seed).integers(len(points))
-        return np.ascontiguousarray(points[row], dtype=np.float64)
-
-    return initial_point
-
-
-class _PymcEngine:
-    """PyMC's NUTS after ``pm.set_data`` on the same model."""
-
-    def __init__(self, agent: CustomPoGAMBITTS, model: Any, free: list[str]) -> None:
-        self.agent, self.model, self.free = agent, model, free
-
-    def fit(self, features: np.ndarray, rewards: np.ndarray, *, seed: int, warm: Any) -> _Fit:
-        import pymc as pm
-        from threadpoolctl import threadpool_limits
-
-        agent = self.agent
-        logger = logging.getLogger("pymc")
-        level = logger.level
-        logger.setLevel(logging.ERROR)
-        start = time.perf_counter()
-        try:
-            with self.model, threadpool_limits(limits=1):
-                pm.set_data({"features": features, "rewards": rewards})
-                idata = pm.sample(
-                    draws=agent.draws,
-                    tune=agent.tune if warm is None else agent.warm_tune,
-                    chains=agent.chains,
-                    cores=1,
-                    random_seed=seed & 0xFFFFFFFF,
-                    initvals=warm,
-                    var_names=self.free,
-                    progressbar=False,
-                    compute_convergence_checks=False,
-                    **agent.sampler_kwargs,
-                )
-        finally:
-            logger.setLevel(level)
-        wall = time.perf_counter() - start
-        draws = {name: idata.posterior[name].values for name in self.free}
-        warm = [
-            {name: draws[name][chain, -1] for name in self.free} for chain in range(agent.chains)
-        ]
-        return _Fit(draws, fit_diagnostics(idata, wall_time=wall, var_names=self.free), warm, idata)
-
-
-class _LaplaceEngine:
-    """Laplace approximation in PyMC's unconstrained space, compiled once."""
-
-    def __init__(self, agent: CustomPoGAMBITTS, model: Any, free: list[str]) -> None:
-        import pytensor
-        from pymc.blocking import DictToArrayBijection
-        from pytensor.graph.replace import vectorize_graph
-
-        self.agent, self.model, self.free = agent, model, free
-        point = model.initial_point()
-        self.start = DictToArrayBijection.map(point)
-        self.logp = model.compile_logp(jacobian=True)
-        self.dlogp = model.compile_dlogp(jacobian=True)
-        self.d2logp = model.compile_d2logp(jacobian=True, negate_output=False)
-        # Constrained free variables as a function of a batch of unconstrained values.
-        values = model.value_vars
-        constrained = model.replace_rvs_by_values(model.free_RVs)
-        batched = {v: v.type.clone(shape=(None, *v.type.shape))(v.name) for v in values}
-        outputs = vectorize_graph(constrained, replace=batched)
-        self.to_constrained = pytensor.function(
-            list(batched.values()), outputs, on_unused_input="ignore"
-        )
-        self.value_names = [v.name for v in values]
-
-    def _point(self, flat: np.ndarray) -> dict[str, np.ndarray]:
-        from pymc.blocking import DictToArrayBijection, RaveledVars
-
-        return DictToArrayBijection.rmap(RaveledVars(flat, self.start.point_map_info))
-
-    def fit(self, features: np.ndarray, rewards: np.ndarray, *, seed: int, warm: Any) -> _Fit:
-        import pymc as pm
-        from scipy import optimize
-
-        agent = self.agent
-        start = time.perf_counter()
-        with self.model:
-            pm.set_data({"features": features, "rewards": rewards})
-        x0 = self.start.data if warm is None else warm
-
-        def negative(x: np.ndarray) -> tuple[float, np.ndarray]:
-            point = self._point(x)
-            return -float(self.logp(point)), -np.asarray(self.dlogp(point), dtype=float)
-
-        result = optimize.minimize(negative, x0, jac=True, method="L-BFGS-B")
-        mode = result.x
-        hessian = -np.asarray(self.d2logp(self._point(mode)), dtype=float)
-        eigenvalues, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
-        eigenvalues = np.maximum(eigenvalues, 1e-8 * max(eigenvalues.max(initial=1.0), 1.0))
-        rng = np.random.default_rng(seed)
-        n = agent.n_posterior_draws
-        normals = rng.standard_normal((n, len(mode)))
-        flat = mode + (normals / np.sqrt(eigenvalues)) @ vectors.T
-        batch = _unravel(flat, self.start.point_map_info)
-        constrained = self.to_constrained(*(batch[name] for name in self.value_names))
-        draws = {
-            rv.name: np.asarray(value).reshape(1, n, *np.shape(value)[1:])
-            for rv, value in zip(self.model.free_RVs, constrained, strict=True)
-        }
-        wall = time.perf_counter() - start
-        diagnostics = empty_fit_diagnostics(self.free, wall_time=wall)
-        diagnostics["optimizer_converged"] = ((), bool(result.success))
-        return _Fit(draws, diagnostics, mode)
-
-
-def _unravel(flat: np.ndarray, info: Any) -> dict[str, np.ndarray]:
-    """Split ``(n, size)`` raveled points into ``name -> (n, *shape)`` (PyMC's ravel order)."""
-    out, cursor = {}, 0
-    for name, shape, *_ in info:
-        size = int(np.prod(shape, dtype=int))
-        out[name] = flat[:, cursor : cursor + size].reshape(len(flat), *shape)
-        cursor += size
-    return out
-
-
-class _AdviEngine:
-    """Mean-field ADVI after ``pm.set_data`` (PyMC recompiles the optimiser each call)."""
-
-    def __init__(self, agent: CustomPoGAMBITTS, model: Any, free: list[str]) -> None:
-        self.agent, self.model, self.free = agent, model, free
-
-    def fit(self, features: np.ndarray, rewards: np.ndarray, *, seed: int, warm: Any) -> _Fit:
-        import pymc as pm
-        from threadpoolctl import threadpool_limits
-
-        agent = self.agent
-        start = time.perf_counter()
-        with self.model, threadpool_limits(limits=1):
-            pm.set_data({"features": features, "rewards": rewards})
-            approximation = pm.fit(
-                n=agent.advi_iterations,
-                method="advi",
-                random_seed=seed & 0xFFFFFFFF,
-                progressbar=False,
-                start=warm,
-            )
-            idata = approximation.sample(
-                agent.n_posterior_draws, random_seed=(seed >> 32) & 0xFFFFFFFF
-            )
-        wall = time.perf_counter() - start
-        draws = {name: idata.posterior[name].values for name in self.free}
-        mean = approximation.mean.get_value()  # the fitted means, a shared variable
-        from pymc.blocking import DictToArrayBijection, RaveledVars
-
-        info = DictToArrayBijection.map(self.model.initial_point()).point_map_info
-        warm = DictToArrayBijection.rmap(RaveledVars(mean, info))
-        return _Fit(draws, empty_fit_diagnostics(self.free, wall_time=wall), warm)
-
-
-_ENGINES = {
-    "nuts": _NutpieEngine,
-    "nuts-pymc": _PymcEngine,
-    "laplace": _LaplaceEngine,
-    "advi": _AdviEngine,
-}

@@ -163,6 +163,7 @@ def simulate(
             on_plan=on_plan,
         )
     _summarise(written, out if plot else None, format_summary)
+    _warn_unhealthy_fits(written)
 
 
 def _replicate_list(text: str) -> list[int]:
@@ -192,14 +193,34 @@ def _summarise(written: dict[str, Path], plot_dir: Path | None, format_summary) 
         click.echo()
 
 
+def _warn_unhealthy_fits(written: dict[str, Path]) -> None:
+    """Warn once if any custom agent's refit in the written files looks unhealthy."""
+    from gambitts.models.diagnostics import unhealthy
+    from gambitts.sims.sweep import read_fit_diagnostics
+
+    for path in written.values():
+        diagnostics = read_fit_diagnostics(path)
+        problem = None if diagnostics is None else unhealthy(diagnostics)
+        if problem is not None:
+            click.echo(
+                f"warning: an unhealthy fit in {path}: {problem}. Thompson draws may not follow "
+                "the posterior there; raise `draws`/`tune`, reparametrise the model, or see "
+                f"`gambitts inspect {path}` (warned once)",
+                err=True,
+            )
+            return
+
+
 @main.command()
 @click.argument("results_file", type=click.Path(dir_okay=False, exists=True))
 def inspect(results_file: str) -> None:
-    """Print a results file's regret summary and ArviZ summaries of its saved posteriors."""
+    """Print a results file's regret summary, saved posteriors and fit diagnostics."""
     import arviz as az
     import xarray as xr
 
-    from gambitts.sims.results import format_summary
+    from gambitts.models.diagnostics import unhealthy
+    from gambitts.sims.results import format_fit_diagnostics, format_summary
+    from gambitts.sims.sweep import FIT_DIAGNOSTICS_GROUP, read_fit_diagnostics
 
     tree = xr.open_datatree(results_file, engine="h5netcdf")
     click.echo(format_summary(tree.to_dataset()))
@@ -211,6 +232,12 @@ def inspect(results_file: str) -> None:
     for node in posteriors:
         click.echo(f"\n{node.path}")
         click.echo(az.summary(node.to_dataset(), kind="stats").to_string())
+    diagnostics = read_fit_diagnostics(results_file)
+    if diagnostics is not None:
+        click.echo(f"\n{FIT_DIAGNOSTICS_GROUP}: worst value over refits and replicates")
+        click.echo(format_fit_diagnostics(diagnostics))
+        problem = unhealthy(diagnostics)
+        click.echo(f"unhealthy: {problem}" if problem else "all fits look healthy")
 
 
 @main.command()

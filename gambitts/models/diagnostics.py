@@ -79,9 +79,11 @@ def fit_diagnostics(
     posterior = posterior[names]
     n_chains, n_draws = posterior.sizes["chain"], posterior.sizes["draw"]
     if n_chains * n_draws >= 8 and n_draws >= 4:
-        rhat = az.rhat(posterior)
-        bulk = az.ess(posterior, method="bulk")
-        tail = az.ess(posterior, method="tail")
+        # A stuck chain (zero variance) gives R-hat inf or NaN, which is what we report.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rhat = az.rhat(posterior)
+            bulk = az.ess(posterior, method="bulk")
+            tail = az.ess(posterior, method="tail")
         rhat_max = [_reduce(rhat[name], np.nanmax) for name in names]
         bulk_min = [_reduce(bulk[name], np.nanmin) for name in names]
         tail_min = [_reduce(tail[name], np.nanmin) for name in names]

@@ -22,6 +22,7 @@ from gambitts.agents import Agent, FoGAMBITTS, PoGAMBITTS, StdTS
 from gambitts.agents.ensemble import EnsembleConfig, EnsPoGAMBITTS
 from gambitts.models.priors import LinearPrior
 from gambitts.sims.contexts import N_CELLS, context_features
+from gambitts.sims.user_code import check_reference, import_function
 
 AGENT_KINDS: tuple[str, ...] = (
     "StdTS",
@@ -29,11 +30,17 @@ AGENT_KINDS: tuple[str, ...] = (
     "poGAMBITTS",
     "foGAMBITTS",
     "ens-poGAMBITTS",
+    "custom-poGAMBITTS",
+    "custom-foGAMBITTS",
 )
+#: Agents with a user's PyMC model, refitted every few rounds.
+CUSTOM_KINDS: tuple[str, ...] = ("custom-poGAMBITTS", "custom-foGAMBITTS")
 #: Agents that model style dimensions (and may use context features and prompt indicators).
-TWO_STAGE_KINDS: tuple[str, ...] = ("poGAMBITTS", "foGAMBITTS", "ens-poGAMBITTS")
+TWO_STAGE_KINDS: tuple[str, ...] = ("poGAMBITTS", "foGAMBITTS", "ens-poGAMBITTS", *CUSTOM_KINDS)
 #: Agents that use generator draws.
-GENERATOR_KINDS: tuple[str, ...] = ("poGAMBITTS", "ens-poGAMBITTS")
+GENERATOR_KINDS: tuple[str, ...] = ("poGAMBITTS", "ens-poGAMBITTS", "custom-poGAMBITTS")
+#: How custom agents may refit (see :class:`gambitts.agents.custom.CustomPoGAMBITTS`).
+FIT_METHODS: tuple[str, ...] = ("nuts", "nuts-pymc", "laplace", "advi")
 #: Presets of ens-poGAMBITTS: the tuned default, and the paper's (with the paper code's fresh
 #: optimizer every round, or with persistent Adam).
 ENSEMBLE_PRESETS: tuple[str, ...] = ("default", "paper", "paper-persistent-adam")
@@ -68,6 +75,24 @@ class AgentSpec:
     preset : str
         ens-poGAMBITTS only: one of :data:`ENSEMBLE_PRESETS`. The paper presets perturb rewards
         by the world's true noise sd, as the paper's code did.
+    builder : str
+        Custom agents only (required): the stage-2 PyMC builder, ``"package.module:function"``
+        or ``"path/to/file.py:function"`` (see :mod:`gambitts.agents.custom` for its contract;
+        ``gambitts.models.pymc_models:build_outcome_model`` is the built-in linear stage 2).
+    treatment_builder : str
+        custom-foGAMBITTS only: a stage-1 PyMC builder (see :mod:`gambitts.agents.custom`);
+        empty keeps the exact Normal-Inverse-Wishart stage 1 of foGAMBITTS.
+    method : {"nuts", "nuts-pymc", "laplace", "advi"}
+        Custom agents only: how to refit.
+    refit_every : int
+        Custom agents only: refit after every ``refit_every`` rounds.
+    draws, tune, chains : int
+        Custom agents only: posterior draws per chain, tuning steps per chain, chains.
+    mc_draws : int or None
+        Custom agents only: draws of ``Z`` per (cell, prompt) averaged over when scoring
+        prompts (generator draws for custom-poGAMBITTS, stage-1 predictive draws for
+        custom-foGAMBITTS). ``None`` scores at the mean of ``Z``, which is exact for models
+        linear in ``Z``.
     """
 
     kind: str
@@ -78,6 +103,14 @@ class AgentSpec:
     draws_per_cell: int | None = None
     noise: str = "known"
     preset: str = "default"
+    builder: str = ""
+    treatment_builder: str = ""
+    method: str = "nuts"
+    refit_every: int = 10
+    draws: int = 500
+    tune: int = 500
+    chains: int = 2
+    mc_draws: int | None = 32
 
     def __post_init__(self) -> None:
         if self.kind not in AGENT_KINDS:
@@ -114,6 +147,62 @@ class AgentSpec:
             raise ExperimentError(
                 f"agent {self.label!r}: `noise` must be 'known' or 'unknown', got {self.noise!r}"
             )
+        self._check_custom()
+
+    def _check_custom(self) -> None:
+        defaults = {f.name: f.default for f in dataclasses.fields(AgentSpec)}
+        custom_fields = (
+            "builder", "treatment_builder", "method", "refit_every", "draws", "tune", "chains",
+            "mc_draws",
+        )  # fmt: skip
+        if self.kind not in CUSTOM_KINDS:
+            changed = [name for name in custom_fields if getattr(self, name) != defaults[name]]
+            if changed:
+                raise ExperimentError(
+                    f"agent {self.label!r}: {changed} apply only to {', '.join(CUSTOM_KINDS)}"
+                )
+            return
+        if not self.builder:
+            raise ExperimentError(
+                f"agent {self.label!r}: `builder` must name a PyMC builder, e.g. "
+                "'gambitts.models.pymc_models:build_outcome_model' or 'my_models.py:build'"
+            )
+        check_reference(self.builder, f"agent {self.label!r}: `builder`")
+        if self.treatment_builder:
+            if self.kind != "custom-foGAMBITTS":
+                raise ExperimentError(
+                    f"agent {self.label!r}: `treatment_builder` applies only to custom-foGAMBITTS"
+                )
+            check_reference(self.treatment_builder, f"agent {self.label!r}: `treatment_builder`")
+        if self.method not in FIT_METHODS:
+            raise ExperimentError(
+                f"agent {self.label!r}: `method` must be one of {list(FIT_METHODS)}, "
+                f"got {self.method!r}"
+            )
+        lowest = {"refit_every": 1, "draws": 1, "chains": 1, "tune": 0, "mc_draws": 1}
+        for name, low in lowest.items():
+            value = getattr(self, name)
+            if name == "mc_draws" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ExperimentError(
+                    f"agent {self.label!r}: `{name}` must be an integer >= {low}, got {value!r}"
+                )
+
+    def load_builders(self) -> dict[str, Any]:
+        """Import a custom agent's builders (``builder`` and, if set, ``treatment_builder``).
+
+        Raises
+        ------
+        ExperimentError
+            If one cannot be imported; the message says why.
+        """
+        found = {}
+        for name in ("builder", "treatment_builder"):
+            reference = getattr(self, name)
+            if reference:
+                found[name] = import_function(reference, f"agent {self.label!r}: `{name}`")
+        return found
 
     def build(self, n_arms: int, noise_sd: float | None = None) -> Agent:
         """Create the agent for ``n_arms`` prompts.
@@ -127,7 +216,9 @@ class AgentSpec:
             "context_features": context_features() if self.context_features else None,
             "prompt_indicators": self.prompt_indicators,
         }
-        if self.kind == "ens-poGAMBITTS":
+        if self.kind in CUSTOM_KINDS:
+            agent = self._build_custom(n_arms, shared)
+        elif self.kind == "ens-poGAMBITTS":
             agent = EnsPoGAMBITTS(
                 n_arms, len(self.dims), N_CELLS, config=self._ensemble_config(noise_sd), **shared
             )
@@ -138,6 +229,25 @@ class AgentSpec:
             )
         agent.name = self.label
         return agent
+
+    def _build_custom(self, n_arms: int, shared: dict[str, Any]) -> Agent:
+        from gambitts.agents.custom import CustomFoGAMBITTS, CustomPoGAMBITTS
+
+        builders = self.load_builders()
+        options = {
+            "builder": builders["builder"],
+            "method": self.method,
+            "refit_every": self.refit_every,
+            "draws": self.draws,
+            "tune": self.tune,
+            "chains": self.chains,
+            "n_mc_draws": self.mc_draws,
+            "warn_unhealthy": False,  # the CLI reads the stored diagnostics and warns once
+        }
+        if self.kind == "custom-foGAMBITTS":
+            options["treatment_builder"] = builders.get("treatment_builder")
+            return CustomFoGAMBITTS(n_arms, len(self.dims), N_CELLS, **options, **shared)
+        return CustomPoGAMBITTS(n_arms, len(self.dims), N_CELLS, **options, **shared)
 
     def _ensemble_config(self, noise_sd: float | None) -> EnsembleConfig:
         if self.preset == "default":

@@ -127,3 +127,40 @@ def format_summary(ds: xr.Dataset) -> str:
             f"{setting:<{first}}" + "".join(f"{cells.get(a, '-'):>{width}}" for a in agents)
         )
     return "\n".join(lines)
+
+
+def format_fit_diagnostics(diagnostics: xr.Dataset) -> str:
+    """Return a plain-text table of the worst diagnostics per (setting, agent, variable).
+
+    Worst means over refits and replicates: largest R-hat, smallest bulk and tail ESS, and the
+    total of divergent transitions and of fit wall time.
+    """
+    setting = next(d for d in diagnostics.dims if d not in _FIT_DIMS)
+    over = ["refit", "replicate"]
+    rhat = diagnostics["rhat_max"].max(over)
+    bulk = diagnostics["ess_bulk_min"].min(over)
+    tail = diagnostics["ess_tail_min"].min(over)
+    divergences = diagnostics["divergences"].where(diagnostics["divergences"] >= 0).sum(over)
+    wall = diagnostics["wall_time"].sum(over)
+    header = (
+        f"{setting:<12}{'agent':<24}{'variable':<16}{'R-hat':>8}{'bulk ESS':>10}"
+        f"{'tail ESS':>10}{'divergences':>13}{'fit time':>10}"
+    )
+    lines = [header, "-" * len(header)]
+    for s in diagnostics[setting].values:
+        for agent in diagnostics["agent"].values:
+            at = {setting: s, "agent": agent}
+            if not np.isfinite(float(wall.sel(at))) or float(wall.sel(at)) == 0.0:
+                continue
+            for variable in diagnostics["variable"].values:
+                here = {**at, "variable": variable}
+                lines.append(
+                    f"{str(s):<12}{str(agent):<24}{str(variable):<16}"
+                    f"{float(rhat.sel(here)):>8.3f}{float(bulk.sel(here)):>10.0f}"
+                    f"{float(tail.sel(here)):>10.0f}{float(divergences.sel(at)):>13.0f}"
+                    f"{float(wall.sel(at)):>9.1f}s"
+                )
+    return "\n".join(lines)
+
+
+_FIT_DIMS = ("agent", "refit", "replicate", "variable")

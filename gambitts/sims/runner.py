@@ -208,10 +208,32 @@ def run_config(
     xarray.Dataset
         ``regret``, ``action``, ``reward``, ``optimal_action``, ``context_cell`` over
         ``(replicate, t)``; ``expected_reward`` over ``(cell, arm)``; ``arm_prompt``; ``noise_sd``.
+        Agents that refit a model (custom agents) add their fit diagnostics, named
+        ``fit_<name>`` over ``(refit, replicate[, variable])`` (see
+        :func:`gambitts.models.diagnostics.stack_diagnostics`).
     """
     replicates = np.asarray(replicates, dtype=np.int64)
     run = _prepare(config, db, seed, replicates)
     trace = run.simulate(progress)
+    ds = _trace_dataset(config, db, run, trace, replicates)
+    diagnostics = getattr(run.agent, "diagnostics_", None)
+    if diagnostics is not None:
+        diagnostics = diagnostics.assign_coords(replicate=replicates)
+        ds = ds.merge(diagnostics.rename({n: FIT_PREFIX + n for n in diagnostics.data_vars}))
+    return ds
+
+
+#: Prefix of the fit-diagnostics variables in a configuration's results.
+FIT_PREFIX = "fit_"
+
+
+def _trace_dataset(
+    config: RunConfig,
+    db: PromptDatabase,
+    run: _PreparedRun,
+    trace: Trace,
+    replicates: np.ndarray,
+) -> xr.Dataset:
     world, randomness = run.world, run.randomness
     pair = ("replicate", "t")
     return xr.Dataset(
@@ -382,7 +404,7 @@ def experiment_dataset(
     dim = spec.dim_name
     per_setting = []
     for setting in settings:
-        by_agent = [results[config] for config in setting.configs]
+        by_agent = [_without_fits(results[config]) for config in setting.configs]
         agents = xr.concat(
             [r[["regret", "action", "reward"]] for r in by_agent], dim="agent", join="exact"
         )
@@ -412,6 +434,62 @@ def experiment_dataset(
         "prompt_db": json.dumps(db.attrs, default=str),
     }
     return ds
+
+
+def experiment_fit_diagnostics(
+    spec: ExperimentSpec, results: Mapping[RunConfig, xr.Dataset]
+) -> xr.Dataset | None:
+    """Collect the fit diagnostics of an experiment's custom agents into one Dataset.
+
+    Returns
+    -------
+    xarray.Dataset or None
+        ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min`` over ``(<setting dim>, agent, refit,
+        replicate, variable)``; ``divergences`` and ``wall_time`` without ``variable``
+        (NaN where an agent has fewer refits or other variables). ``None`` if no agent of
+        ``spec`` refits a model.
+    """
+    dim = spec.dim_name
+    per_setting, labels = [], []
+    for setting in spec.settings():
+        fits = {
+            config.agent.label: _fits_only(results[config])
+            for config in setting.configs
+            if any(name.startswith(FIT_PREFIX) for name in results[config].data_vars)
+        }
+        if not fits:
+            return None
+        labels.append(setting.label)
+        per_setting.append(
+            xr.concat(
+                list(fits.values()), dim="agent", join="outer", coords="different",
+                compat="equals", fill_value={"divergences": -1},
+            ).assign_coords(agent=list(fits))
+        )  # fmt: skip
+    ds = xr.concat(per_setting, dim=dim, join="outer", fill_value={"divergences": -1})
+    ds = ds.assign_coords({dim: labels})
+    ds.attrs = {
+        "experiment": spec.name,
+        "description": "convergence diagnostics of every refit of every custom agent "
+        "(see gambitts.models.diagnostics)",
+    }
+    return ds
+
+
+def _fits_only(ds: xr.Dataset) -> xr.Dataset:
+    names = [name for name in ds.data_vars if name.startswith(FIT_PREFIX)]
+    fits = ds[names].rename({name: name[len(FIT_PREFIX) :] for name in names})
+    return fits.drop_vars(
+        [c for c in fits.coords if c not in ("refit", "refit_round", "replicate", "variable")]
+    )
+
+
+def _without_fits(ds: xr.Dataset) -> xr.Dataset:
+    names = [name for name in ds.data_vars if name.startswith(FIT_PREFIX)]
+    if not names:
+        return ds
+    ds = ds.drop_vars(names)
+    return ds.drop_vars([c for c in ("refit", "refit_round", "variable") if c in ds.coords])
 
 
 _FILL = {

@@ -8,7 +8,8 @@ scheduler) or, with ``workers=1``, in this process. As soon as all chunks of a c
 back its results are written atomically to ``OUT/configs/<key>.nc``, where ``<key>`` hashes the
 resolved configuration, seed, replicate count and database; an interrupted sweep loses only
 the configurations that were still running. Finally each block's file ``OUT/<block>.nc`` is
-assembled from its configurations.
+assembled from its configurations, with the fit diagnostics of custom agents in its group
+``fit_diagnostics``.
 """
 
 from __future__ import annotations
@@ -26,9 +27,18 @@ import xarray as xr
 from gambitts.sims.experiments import ExperimentSpec, RunConfig
 from gambitts.sims.promptdb import PromptDatabase
 from gambitts.sims.results import write_netcdf_atomic
-from gambitts.sims.runner import experiment_dataset, final_posteriors, run_config
+from gambitts.sims.runner import (
+    experiment_dataset,
+    experiment_fit_diagnostics,
+    final_posteriors,
+    run_config,
+)
 
 ProgressCallback = Callable[[int], None]
+
+#: NetCDF group of a block's file holding its custom agents' fit diagnostics (ArviZ reads it
+#: as ``az.from_netcdf(path).fit_diagnostics``).
+FIT_DIAGNOSTICS_GROUP = "fit_diagnostics"
 
 #: Local workers are one process per core: their compiled kernels and BLAS stay single-threaded,
 #: so that two workers do not fight over two cores with four threads.
@@ -145,6 +155,8 @@ def run_sweep(
     plan = plan_sweep(specs, database_fingerprint(db), out, seed=seed, force=force)
     if on_plan is not None:
         on_plan(plan)
+    for config in plan.todo:
+        config.agent.load_builders()  # a custom agent's missing builder fails here, not in a worker
     replicates = {config: _replicates_of(specs, config) for config in plan.todo}
     if plan.todo:
         if scheduler is None and workers == 1:
@@ -160,8 +172,22 @@ def run_sweep(
                     results[config] = ds.load()
         dataset = experiment_dataset(spec, results, seed=seed, db=db)
         groups = _posterior_groups(spec, db, seed, save_posteriors)
+        diagnostics = experiment_fit_diagnostics(spec, results)
+        if diagnostics is not None:
+            groups[FIT_DIAGNOSTICS_GROUP] = diagnostics
         written[spec.name] = write_netcdf_atomic(dataset, out / f"{spec.name}.nc", groups)
     return written
+
+
+def read_fit_diagnostics(path: str | os.PathLike) -> xr.Dataset | None:
+    """Return the fit diagnostics stored in a block's results file, or ``None`` if it has none."""
+    import h5netcdf
+
+    with h5netcdf.File(path, "r") as handle:
+        if FIT_DIAGNOSTICS_GROUP not in handle.groups:
+            return None
+    with xr.open_dataset(path, group=FIT_DIAGNOSTICS_GROUP, engine="h5netcdf") as ds:
+        return ds.load()
 
 
 def _posterior_groups(
