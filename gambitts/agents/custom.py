@@ -306,6 +306,10 @@ class CustomStage2Agent(TwoStageAgent):
                 stacklevel=4,
             )
 
+    def _compile_scoring(self, model: Any) -> None:
+        """Compile what scoring prompts needs from the stage-2 model."""
+        raise NotImplementedError
+
     def _sampler_seed(self, replicate: int, refit: int, stream: int = 0) -> int:
         if self._seed_keys is not None:
             key = np.uint64(self._seed_keys[replicate]) ^ np.uint64(refit) ^ np.uint64(stream << 40)
@@ -325,7 +329,7 @@ class CustomStage2Agent(TwoStageAgent):
             np.zeros((0, self.n_features)),
             np.zeros(0),
         )
-        self._evaluate = _expected_reward_function(model, self.expected_reward)
+        self._compile_scoring(model)
         self._stage2 = ModelRefitter(model, self.method, self.fit_settings)
         self.n_compilations_ = getattr(self, "n_compilations_", 0) + 1
         self._stage2_key = key
@@ -463,6 +467,9 @@ class CustomPoGAMBITTS(CustomStage2Agent):
         return self
 
     # ------------------------------------------------------------------ scoring
+    def _compile_scoring(self, model: Any) -> None:
+        self._evaluate = expected_reward_function(model, self.expected_reward)
+
     def _candidate_rows(self, replicate: int) -> np.ndarray:
         """Feature rows of every (cell, arm, generator draw) of one replicate."""
         z = self.treatment_draws_[replicate]  # (cell, arm, m, dim)
@@ -527,42 +534,78 @@ class CustomPoGAMBITTS(CustomStage2Agent):
         return np.ascontiguousarray(means[:, :, :, None, :])
 
 
-def _expected_reward_function(
-    model: Any, name: str
+def expected_reward_function(
+    model: Any, name: str, *, paired: bool = False
 ) -> Callable[[dict[str, np.ndarray], np.ndarray], np.ndarray]:
     """Compile ``expected_reward`` as a function of a batch of parameter draws and new rows.
 
-    Returns ``f(draws, rows) -> (n_draws, n_rows)``, vectorised over draws with
-    :func:`pytensor.graph.replace.vectorize_graph`; compiled once.
+    Returns ``f(draws, rows)``, vectorised over draws with
+    :func:`pytensor.graph.replace.vectorize_graph` and compiled once: with ``rows`` of shape
+    ``(n_rows, n_features)`` shared by all draws it gives ``(n_draws, n_rows)``; with
+    ``paired=True`` each draw has its own rows ``(n_draws, n_rows, n_features)``.
+    """
+    import pytensor.tensor as pt
+
+    features = model["features"]
+    rows = (pt.tensor3 if paired else pt.matrix)("candidate_features", dtype=features.dtype)
+    function = compile_draw_function(
+        model, name, replace={features: rows}, allowed=("features",), extra_inputs=[rows]
+    )
+
+    def evaluate(draws: dict[str, np.ndarray], new_rows: np.ndarray) -> np.ndarray:
+        values = function(draws, new_rows)
+        n_draws = next(iter(draws.values())).shape[0]
+        return np.broadcast_to(values, (n_draws, *new_rows.shape[int(paired) : -1]))
+
+    return evaluate
+
+
+def compile_draw_function(
+    model: Any,
+    name: str,
+    *,
+    replace: dict | None = None,
+    allowed: tuple[str, ...] = (),
+    extra_inputs: list | None = None,
+) -> Callable[..., np.ndarray]:
+    """Compile model variable ``name`` as a function of a batch of free-variable draws.
+
+    Returns ``f(draws, *extra) -> (n_draws, ...)``, where ``draws`` maps each free variable's
+    name to its values ``(n_draws, *shape)``; ``replace`` swaps graph inputs (e.g. a data
+    container) for the ``extra_inputs``. The variable may depend only on the free variables and
+    the data named in ``allowed``: not on other data and not on random draws.
+
+    Raises
+    ------
+    ValueError
+        If the variable depends on anything else; the message names it.
     """
     import pytensor
-    import pytensor.tensor as pt
     from pytensor.graph.replace import vectorize_graph
     from pytensor.graph.traversal import ancestors
     from pytensor.tensor.random.op import RandomVariable
 
-    output = model[name]
-    rows = pt.matrix("candidate_features", dtype=model["features"].dtype)
     batched = {rv: rv.type.clone(shape=(None, *rv.type.shape))(rv.name) for rv in model.free_RVs}
-    graph = vectorize_graph(output, replace={**batched, model["features"]: rows})
+    graph = vectorize_graph(model[name], replace={**batched, **(replace or {})})
+    data = {v for v in model.data_vars if v.name not in allowed}
     leftovers = [
-        v
+        str(v)
         for v in ancestors([graph])
-        if v.owner is not None and isinstance(v.owner.op, RandomVariable)
+        if v in data or (v.owner is not None and isinstance(v.owner.op, RandomVariable))
     ]
-    if leftovers or model["rewards"] in set(ancestors([graph])):
+    if leftovers:
         raise ValueError(
-            f"`{name}` must depend only on `features` and the free random variables "
-            f"{[rv.name for rv in model.free_RVs]}; it also depends on "
-            f"{[str(v) for v in leftovers] or ['rewards']}"
+            f"`{name}` must depend only on the free random variables "
+            f"{[rv.name for rv in model.free_RVs]}"
+            + (f" and {list(allowed)}" if allowed else "")
+            + f"; it also depends on {sorted(set(leftovers))}"
         )
-    inputs = list(batched.values())
-    function = pytensor.function([*inputs, rows], graph, on_unused_input="ignore")
     names = [rv.name for rv in batched]
+    function = pytensor.function(
+        [*batched.values(), *(extra_inputs or [])], graph, on_unused_input="ignore"
+    )
 
-    def evaluate(draws: dict[str, np.ndarray], new_rows: np.ndarray) -> np.ndarray:
-        values = function(*(draws[n] for n in names), new_rows)
-        n_draws = next(iter(draws.values())).shape[0]
-        return np.broadcast_to(values, (n_draws, len(new_rows)))
+    def evaluate(draws: dict[str, np.ndarray], *extra: np.ndarray) -> np.ndarray:
+        return function(*(draws[n] for n in names), *extra)
 
     return evaluate

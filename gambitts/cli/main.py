@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -14,6 +15,8 @@ class _OneLineErrors(click.Group):
     """Turn the toolkit's own errors into one line on stderr and exit code 2."""
 
     def invoke(self, ctx: click.Context):
+        # PyMC's C backend runs without BLAS here; its warning says nothing a user can act on.
+        warnings.filterwarnings("ignore", "PyTensor could not link to a BLAS", UserWarning)
         try:
             return super().invoke(ctx)
         except (ValueError, OSError) as error:

@@ -89,10 +89,9 @@ class AgentSpec:
     draws, tune, chains : int
         Custom agents only: posterior draws per chain, tuning steps per chain, chains.
     mc_draws : int or None
-        Custom agents only: draws of ``Z`` per (cell, prompt) averaged over when scoring
-        prompts (generator draws for custom-poGAMBITTS, stage-1 predictive draws for
-        custom-foGAMBITTS). ``None`` scores at the mean of ``Z``, which is exact for models
-        linear in ``Z``.
+        custom-poGAMBITTS only: generator draws per (cell, prompt) averaged over when scoring
+        prompts; ``None`` scores at the mean of the generator draws, which is exact (and much
+        cheaper) for models linear in ``Z``. custom-foGAMBITTS scores at drawn means of ``Z``.
     """
 
     kind: str
@@ -168,6 +167,10 @@ class AgentSpec:
                 "'gambitts.models.pymc_models:build_outcome_model' or 'my_models.py:build'"
             )
         check_reference(self.builder, f"agent {self.label!r}: `builder`")
+        if self.mc_draws != defaults["mc_draws"] and self.kind != "custom-poGAMBITTS":
+            raise ExperimentError(
+                f"agent {self.label!r}: `mc_draws` applies only to custom-poGAMBITTS"
+            )
         if self.treatment_builder:
             if self.kind != "custom-foGAMBITTS":
                 raise ExperimentError(
@@ -231,7 +234,8 @@ class AgentSpec:
         return agent
 
     def _build_custom(self, n_arms: int, shared: dict[str, Any]) -> Agent:
-        from gambitts.agents.custom import CustomFoGAMBITTS, CustomPoGAMBITTS
+        from gambitts.agents.custom import CustomPoGAMBITTS
+        from gambitts.agents.custom_fo import CustomFoGAMBITTS
 
         builders = self.load_builders()
         options = {
@@ -241,12 +245,12 @@ class AgentSpec:
             "draws": self.draws,
             "tune": self.tune,
             "chains": self.chains,
-            "n_mc_draws": self.mc_draws,
             "warn_unhealthy": False,  # the CLI reads the stored diagnostics and warns once
         }
         if self.kind == "custom-foGAMBITTS":
             options["treatment_builder"] = builders.get("treatment_builder")
             return CustomFoGAMBITTS(n_arms, len(self.dims), N_CELLS, **options, **shared)
+        options["n_mc_draws"] = self.mc_draws
         return CustomPoGAMBITTS(n_arms, len(self.dims), N_CELLS, **options, **shared)
 
     def _ensemble_config(self, noise_sd: float | None) -> EnsembleConfig:

@@ -445,9 +445,10 @@ def experiment_fit_diagnostics(
     -------
     xarray.Dataset or None
         ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min`` over ``(<setting dim>, agent, refit,
-        replicate, variable)``; ``divergences`` and ``wall_time`` without ``variable``
-        (NaN where an agent has fewer refits or other variables). ``None`` if no agent of
-        ``spec`` refits a model.
+        replicate, variable)``; ``divergences`` and ``wall_time`` without ``variable``. All
+        agents of the block are on ``agent``; entries are NaN (``divergences`` -1) where an
+        agent has no fits, fewer refits or other variables. ``None`` if no agent of ``spec``
+        refits a model.
     """
     dim = spec.dim_name
     per_setting, labels = [], []
@@ -467,7 +468,12 @@ def experiment_fit_diagnostics(
             ).assign_coords(agent=list(fits))
         )  # fmt: skip
     ds = xr.concat(per_setting, dim=dim, join="outer", fill_value={"divergences": -1})
+    # Every agent of the block, so that the group aligns with the regret traces (NetCDF groups
+    # read as an xarray DataTree must share their parents' dims); agents without fits are NaN.
+    ds = ds.reindex(agent=[agent.label for agent in spec.agents], fill_value={"divergences": -1})
     ds = ds.assign_coords({dim: labels})
+    for variable in ds.variables.values():
+        variable.encoding = {}  # the per-configuration files' integer encodings cannot hold NaN
     ds.attrs = {
         "experiment": spec.name,
         "description": "convergence diagnostics of every refit of every custom agent "
