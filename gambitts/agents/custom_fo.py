@@ -59,11 +59,11 @@ import xarray as xr
 from gambitts.agents.base import all_finite
 from gambitts.agents.custom import (
     CustomStage2Agent,
-    expected_reward_function,
     build_model,
     check_builder,
     compile_draw_function,
     draw_index,
+    expected_reward_function,
 )
 from gambitts.agents.refit import ModelRefitter
 from gambitts.models.conjugate import NormalInverseWishart
