@@ -1,8 +1,9 @@
 """Every agent's current posterior as :class:`arviz.InferenceData` with named coords.
 
 :func:`posterior_inference_data` draws from the exact (conjugate) posteriors of the built-in
-agents, and reads the latest fit of a
-:class:`~gambitts.agents.custom.CustomPoGAMBITTS`, so that ``az.summary`` and
+agents, and reads the latest fit of the custom agents
+(:class:`~gambitts.agents.custom.CustomPoGAMBITTS`,
+:class:`~gambitts.agents.custom_fo.CustomFoGAMBITTS`), so that ``az.summary`` and
 ``az.plot_posterior`` work the same way for all of them. Agents do not know what their dims,
 prompts or cells are called: pass ``dim_names``, ``prompt_names``, ``cell_names`` and
 ``context_names``.
@@ -17,6 +18,8 @@ foGAMBITTS                  as poGAMBITTS, plus stage 1's ``mu`` (``cell``, ``ar
 custom poGAMBITTS           the model's free variables with the model's dims (the ``feature``
                             dim renamed with the names below), plus ``arm_reward`` (``cell``,
                             ``arm``): the expected reward the agent scores arms with
+custom foGAMBITTS           the stage-2 model's free variables as above, plus stage 1's ``mu``
+                            (``cell``, ``arm``, ``dim``): the mean of ``Z``
 ens-poGAMBITTS              ``expected_reward`` (``cell``, ``arm``), one draw per member
 ==========================  ==================================================================
 
@@ -53,8 +56,8 @@ def posterior_inference_data(
     Parameters
     ----------
     agent : Agent
-        A reset (and usually updated) agent: StdTS, poGAMBITTS, foGAMBITTS, ens-poGAMBITTS or
-        CustomPoGAMBITTS.
+        A reset (and usually updated) agent: StdTS, poGAMBITTS, foGAMBITTS, ens-poGAMBITTS,
+        CustomPoGAMBITTS or CustomFoGAMBITTS.
     replicate : int, default 0
         Which replicate's posterior.
     n_draws : int, default 1000
@@ -83,15 +86,16 @@ def posterior_inference_data(
         If the agent was not reset.
     """
     from gambitts.agents.base import Agent
-    from gambitts.agents.custom import CustomPoGAMBITTS
+    from gambitts.agents.custom import CustomStage2Agent
+    from gambitts.agents.custom_fo import CustomFoGAMBITTS
     from gambitts.agents.ensemble import EnsPoGAMBITTS
     from gambitts.agents.stdts import StdTS
     from gambitts.agents.two_stage import FoGAMBITTS, TwoStageAgent
 
     if not isinstance(agent, Agent):
         raise TypeError(
-            "`agent` must be a StdTS, PoGAMBITTS, FoGAMBITTS, EnsPoGAMBITTS or "
-            f"CustomPoGAMBITTS, got {type(agent).__name__}"
+            "`agent` must be a StdTS, PoGAMBITTS, FoGAMBITTS, EnsPoGAMBITTS, "
+            f"CustomPoGAMBITTS or CustomFoGAMBITTS, got {type(agent).__name__}"
         )
     agent._require_reset("posterior_inference_data")
     if not 0 <= replicate < agent.n_replicates:
@@ -101,8 +105,10 @@ def posterior_inference_data(
     rng = np.random.default_rng(0) if rng is None else rng
     names = _Names(agent, dim_names, prompt_names, cell_names, context_names)
     extra: dict[str, list] = {}
-    if isinstance(agent, CustomPoGAMBITTS):
+    if isinstance(agent, CustomStage2Agent):
         posterior, dims, extra = _custom(agent, replicate)
+        if isinstance(agent, CustomFoGAMBITTS):
+            _add_custom_stage1(agent, replicate, posterior, dims, rng)
     elif isinstance(agent, StdTS):
         posterior, dims = _stdts(agent, replicate, n_draws, rng)
     elif isinstance(agent, TwoStageAgent):
@@ -118,8 +124,8 @@ def posterior_inference_data(
         )
     else:
         raise TypeError(
-            "`agent` must be a StdTS, PoGAMBITTS, FoGAMBITTS, EnsPoGAMBITTS or "
-            f"CustomPoGAMBITTS, got {type(agent).__name__}"
+            "`agent` must be a StdTS, PoGAMBITTS, FoGAMBITTS, EnsPoGAMBITTS, "
+            f"CustomPoGAMBITTS or CustomFoGAMBITTS, got {type(agent).__name__}"
         )
     coords = {**extra, **names.coords(agent)}
     used = {dim for variable_dims in dims.values() for dim in variable_dims}
@@ -242,14 +248,28 @@ def _custom(agent: Any, replicate: int) -> tuple[dict, dict, dict]:
         for dim in model_dims:
             if dim != feature_dim and model.coords.get(dim) is not None:
                 coords[dim] = list(model.coords[dim])
-    chains, n_draws = next(iter(posterior.values())).shape[:2]
-    posterior["arm_reward"] = (
-        agent.arm_reward_[replicate]
-        .astype(float)
-        .reshape(chains, n_draws, agent.n_cells, agent.n_arms)
-    )
-    dims["arm_reward"] = ["cell", "arm"]
+    if hasattr(agent, "arm_reward_"):  # poGAMBITTS: the scores it plays by
+        chains, n_draws = next(iter(posterior.values())).shape[:2]
+        posterior["arm_reward"] = (
+            agent.arm_reward_[replicate]
+            .astype(float)
+            .reshape(chains, n_draws, agent.n_cells, agent.n_arms)
+        )
+        dims["arm_reward"] = ["cell", "arm"]
     return posterior, dims, coords
+
+
+def _add_custom_stage1(
+    agent: Any, replicate: int, posterior: dict, dims: dict, rng: np.random.Generator
+) -> None:
+    """Add stage 1's mean of ``Z`` per (cell, arm), with the stage-2 draws' chain/draw shape."""
+    chains, n_draws = next(iter(posterior.values())).shape[:2]
+    if agent.treatment_builder is None:
+        means = _stage1_mu(agent, replicate, chains * n_draws, rng)
+    else:
+        means = agent.treatment_mean_draws_[replicate].astype(float)
+    posterior["mu"] = means.reshape(chains, n_draws, agent.n_cells, agent.n_arms, agent.n_dims)
+    dims["mu"] = ["cell", "arm", "dim"]
 
 
 def _feature_dim(model: Any) -> str | None:

@@ -1,0 +1,189 @@
+"""CustomFoGAMBITTS: a user's stage 2 with the exact or a user's stage 1.
+
+Tolerances: the Laplace approximation of a Gaussian posterior is exact, so 1000 independent
+draws must have means within ``N_MCSE = 4`` Monte Carlo errors (posterior sd / sqrt(1000)) of
+the closed form, and sds within 10% (the sd's relative Monte Carlo error is ~2%).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import pymc as pm
+import pytest
+
+from gambitts.agents import FoGAMBITTS
+from gambitts.agents.custom_fo import CustomFoGAMBITTS
+from gambitts.models.priors import LinearPrior
+from gambitts.models.pymc_models import build_outcome_model
+
+pytestmark = pytest.mark.filterwarnings("ignore:PyTensor could not link to a BLAS:UserWarning")
+
+N_MCSE = 4.0
+SD_RTOL = 0.10
+N_REPLICATES, N_CELLS, N_ARMS, N_DIMS, N_ROUNDS = 2, 2, 3, 2, 30
+PRIOR = LinearPrior(coef_mean=0.0, coef_precision=1.0, intercept_mean=0.0, intercept_precision=1.0)
+
+
+def build_normal_treatment_model(cells, arms, z, *, n_cells, n_arms):
+    """Stage 1: independent N(0, 1) means per (cell, prompt), unit noise (conjugate)."""
+    with pm.Model() as model:
+        c = pm.Data("cells", cells, dims="obs")
+        a = pm.Data("arms", arms, dims="obs")
+        observed = pm.Data("z", z, dims=("obs", "dim"))
+        mu = pm.Normal("mu", 0.0, 1.0, shape=(n_cells, n_arms, z.shape[1]))
+        pm.Deterministic("treatment_mean", mu)
+        pm.Normal("z_observed", mu[c, a], 1.0, observed=observed)
+    return model
+
+
+def _recorded(seed: int = 3):
+    rng = np.random.default_rng(seed)
+    cells = rng.integers(0, N_CELLS, (N_ROUNDS, N_REPLICATES))
+    actions = rng.integers(0, N_ARMS, (N_ROUNDS, N_REPLICATES))
+    z = rng.normal(0.5, 1.0, (N_ROUNDS, N_REPLICATES, N_DIMS))
+    rewards = z @ np.array([1.5, -1.0]) + rng.normal(size=(N_ROUNDS, N_REPLICATES))
+    return cells, actions, z, rewards
+
+
+def _agent(**options) -> CustomFoGAMBITTS:
+    return CustomFoGAMBITTS(
+        N_ARMS,
+        N_DIMS,
+        N_CELLS,
+        builder=functools.partial(build_outcome_model, prior=PRIOR),
+        method="laplace",
+        refit_every=N_ROUNDS,
+        **options,
+    )
+
+
+def _assert_matches(draws: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> None:
+    """``draws`` (n, ...) against the exact posterior moments (same trailing shape)."""
+    error = np.abs(draws.mean(0) - mean) / (sd / np.sqrt(len(draws)))
+    assert error.max() < N_MCSE, f"posterior mean {error.max():.1f} Monte Carlo errors off"
+    ratio = np.abs(draws.std(0) / sd - 1.0)
+    assert ratio.max() < SD_RTOL, f"posterior sd {ratio.max():.0%} off"
+
+
+def test_default_stage1_is_the_exact_one_and_stage2_matches_the_exact_posterior():
+    data = _recorded()
+    agent = _agent().reset(N_REPLICATES).update_sequence(*data)
+    exact = FoGAMBITTS(N_ARMS, N_DIMS, N_CELLS, prior=PRIOR).reset(N_REPLICATES)
+    exact.update_sequence(*data)
+    np.testing.assert_allclose(agent.stage1_.mean_, exact.stage1_.mean_)
+    low = exact.stage2_.cholesky_
+    covariance = np.linalg.inv(low @ np.swapaxes(low, -1, -2))
+    sd = np.sqrt(np.diagonal(covariance, axis1=-2, axis2=-1))
+    for replicate in range(N_REPLICATES):
+        draws = agent.draws_[replicate]["beta"].reshape(-1, N_DIMS + 1)
+        _assert_matches(draws, exact.stage2_.mean_[replicate], sd[replicate])
+
+
+def test_custom_stage1_matches_its_conjugate_posterior_and_reports_diagnostics():
+    cells, actions, z, rewards = _recorded()
+    agent = _agent(treatment_builder=build_normal_treatment_model)
+    agent.reset(N_REPLICATES).update_sequence(cells, actions, z, rewards)
+    for replicate in range(N_REPLICATES):
+        count = np.zeros((N_CELLS, N_ARMS))
+        total = np.zeros((N_CELLS, N_ARMS, N_DIMS))
+        np.add.at(count, (cells[:, replicate], actions[:, replicate]), 1)
+        np.add.at(total, (cells[:, replicate], actions[:, replicate]), z[:, replicate])
+        # N(0, 1) prior, unit noise: posterior N(sum z / (n + 1), 1 / (n + 1)).
+        mean = total / (count + 1)[..., None]
+        sd = np.broadcast_to(1 / np.sqrt(count + 1)[..., None], mean.shape)
+        _assert_matches(agent.treatment_mean_draws_[replicate].astype(float), mean, sd)
+    # A stage 1 that ignored the data (the prior) would be far off: the check can fail.
+    with pytest.raises(AssertionError):
+        _assert_matches(agent.treatment_mean_draws_[0].astype(float), 0 * mean, 0 * sd + 1)
+    variables = list(agent.diagnostics_["variable"].values)
+    assert variables == ["beta", "stage1:mu"]
+    assert agent.n_compilations_ == 2  # each stage compiled once
+
+
+def test_select_plays_the_prompt_whose_drawn_mean_of_z_scores_best():
+    """Stage 2 rewards dim 0; stage 1 learns that prompt 2 has the largest dim 0 in cell 1."""
+    rng = np.random.default_rng(0)
+    n = 60
+    cells = np.ones((n, N_REPLICATES), dtype=int)
+    actions = np.tile(np.arange(n) % N_ARMS, (N_REPLICATES, 1)).T
+    z = rng.normal(0.0, 0.1, (n, N_REPLICATES, N_DIMS))
+    z[..., 0] += 2.0 * actions  # prompt a has mean 2a on dim 0
+    rewards = 3.0 * z[..., 0] + rng.normal(0.0, 0.1, (n, N_REPLICATES))
+    for treatment_builder in (None, build_normal_treatment_model):
+        agent = _agent(treatment_builder=treatment_builder)
+        agent.reset(N_REPLICATES).update_sequence(cells, actions, z, rewards)
+        for seed in range(5):
+            chosen = agent.select(np.array([1, 1]), np.random.default_rng(seed))
+            np.testing.assert_array_equal(chosen, [2, 2])
+
+
+@pytest.mark.parametrize(
+    "builder,message",
+    [
+        (
+            lambda cells, arms, z, *, n_cells, n_arms: pm.Model(),
+            "must define `cells`",
+        ),
+        (
+            "not callable",
+            "`treatment_builder` must be a callable treatment_builder(cells, arms, z",
+        ),
+    ],
+    ids=["missing-data", "not-callable"],
+)
+def test_bad_stage1_builders_say_what_is_wrong(builder, message):
+    with pytest.raises((TypeError, ValueError)) as error:
+        _agent(treatment_builder=builder).reset(N_REPLICATES)
+    assert message in str(error.value)
+
+
+def test_a_stage1_mean_of_the_wrong_shape_is_an_error():
+    def flat(cells, arms, z, *, n_cells, n_arms):
+        with pm.Model() as model:
+            pm.Data("cells", cells, dims="obs")
+            pm.Data("arms", arms, dims="obs")
+            observed = pm.Data("z", z, dims=("obs", "dim"))
+            mu = pm.Normal("mu", 0.0, 1.0, shape=z.shape[1])
+            pm.Deterministic("treatment_mean", mu)
+            pm.Normal("z_observed", mu, 1.0, observed=observed)
+        return model
+
+    with pytest.raises(ValueError, match=r"must have shape \(2, 3, 2\) = \(n_cells, n_arms"):
+        _agent(treatment_builder=flat).reset(N_REPLICATES)
+
+
+def test_n_mc_draws_is_refused():
+    with pytest.raises(TypeError, match="takes no `n_mc_draws`"):
+        _agent(n_mc_draws=8)
+
+
+@pytest.mark.parametrize("custom_stage1", [False, True], ids=["exact-stage1", "custom-stage1"])
+def test_posterior_inference_data_names_both_stages(custom_stage1):
+    import arviz as az
+
+    from gambitts.models.inference_data import posterior_inference_data
+
+    data = _recorded()
+    builder = build_normal_treatment_model if custom_stage1 else None
+    agent = _agent(treatment_builder=builder).reset(N_REPLICATES).update_sequence(*data)
+    idata = posterior_inference_data(
+        agent, 1, dim_names=["optimism", "severity"], prompt_names=["a", "b", "c"]
+    )
+    posterior = idata.posterior
+    # Laplace draws are one chain of chains x draws independent draws.
+    assert dict(posterior["mu"].sizes) == {
+        "chain": 1, "draw": 1000, "cell": N_CELLS, "arm": N_ARMS, "dim": N_DIMS
+    }  # fmt: skip
+    assert list(posterior["dim"].values) == ["optimism", "severity"]
+    assert list(posterior["feature"].values) == ["optimism", "severity", "intercept"]
+    # Stage 1's draws are centred on its posterior mean of replicate 1.
+    cells, actions, z, _ = data
+    chosen = (cells[:, 1] == 0) & (actions[:, 1] == 0)
+    prior_weight = 1.0  # both stage-1 priors put the weight of one observation on mean 0
+    expected = z[chosen, 1].sum(0) / (chosen.sum() + prior_weight)
+    mean = posterior["mu"].isel(cell=0, arm=0).mean(("chain", "draw")).values
+    sd = posterior["mu"].isel(cell=0, arm=0).std(("chain", "draw")).values
+    assert np.all(np.abs(mean - expected) < N_MCSE * sd / np.sqrt(1000))
+    assert "mu" in az.summary(idata, kind="stats").index.str.split("[").str[0]
