@@ -1,10 +1,12 @@
-"""Cost of the custom-model path: one refit and one Thompson step of CustomPoGAMBITTS.
+"""Cost of the custom-model path: one refit and one Thompson step of the custom agents.
 
 Workload (the issue's): the built-in linear stage 2 as a custom model, 1,000 observations,
 3 modelled dims (4 coefficients with the intercept), NUTS with 2 chains of 500 + 500 draws, 5
 prompts, 12 cells. Reported: compile (first reset), a cold refit (no warm start), a warm refit
 (started at the previous fit's draws), the expected-reward table the refit ends with, and one
-Thompson step (``select``) for 1 and for ``--replicates`` replicates.
+Thompson step (``select``) for 1 and for ``--replicates`` replicates, of CustomPoGAMBITTS (a
+table lookup) and of CustomFoGAMBITTS (exact stage 1; one compiled PyTensor call scores all
+replicates).
 
 Run: ``python benchmarks/custom.py [--method nuts|nuts-pymc|laplace|advi] [--repeats N]``
 """
@@ -18,6 +20,7 @@ import time
 import numpy as np
 
 from gambitts.agents.custom import METHODS, CustomPoGAMBITTS
+from gambitts.agents.custom_fo import CustomFoGAMBITTS
 from gambitts.models.priors import LinearPrior
 from gambitts.models.pymc_models import build_outcome_model
 
@@ -60,7 +63,7 @@ def main() -> None:
 
     cold, warm = [], []
     for _ in range(args.repeats):
-        agent._warm = [None]
+        agent._stage2._warm = [None]  # forget the warm start
         start = time.perf_counter()
         agent.refit()
         cold.append(time.perf_counter() - start)
@@ -70,7 +73,7 @@ def main() -> None:
     fit_only = min(agent.diagnostics_["wall_time"].values.ravel())
     start = time.perf_counter()
     for _ in range(10):
-        agent._arm_reward(0, agent.draws_[0])
+        agent._arm_reward(0)
     table_seconds = (time.perf_counter() - start) / 10
 
     print(
@@ -92,23 +95,24 @@ def main() -> None:
         f"divergences {diagnostics['divergences'].item()}"
     )
 
-    for n_replicates in (1, args.replicates):
-        *_, means = _data(n_replicates)
-        stepper = CustomPoGAMBITTS(
-            N_ARMS, N_DIMS, N_CELLS, builder=agent.builder, method="nuts-pymc"
-        ).reset(n_replicates, generator_means=means)  # prior draws: same table shape
-        rng = np.random.default_rng(1)
-        step_cells = rng.integers(0, N_CELLS, n_replicates)
-        stepper.select(step_cells, rng)
-        n_steps = 2000
-        start = time.perf_counter()
-        for _ in range(n_steps):
+    for agent_class in (CustomPoGAMBITTS, CustomFoGAMBITTS):
+        for n_replicates in (1, args.replicates):
+            *_, means = _data(n_replicates)
+            stepper = agent_class(
+                N_ARMS, N_DIMS, N_CELLS, builder=agent.builder, method="nuts-pymc"
+            ).reset(n_replicates, generator_means=means)  # prior draws: same shapes as a fit
+            rng = np.random.default_rng(1)
+            step_cells = rng.integers(0, N_CELLS, n_replicates)
             stepper.select(step_cells, rng)
-        per_step = (time.perf_counter() - start) / n_steps
-        print(
-            f"  Thompson step (select), {n_replicates:4d} replicates: {per_step * 1e6:8.1f} us "
-            f"({n_replicates / per_step:,.0f} replicate-steps/s)"
-        )
+            n_steps = 2000
+            start = time.perf_counter()
+            for _ in range(n_steps):
+                stepper.select(step_cells, rng)
+            per_step = (time.perf_counter() - start) / n_steps
+            print(
+                f"  {stepper.name} step (select), {n_replicates:4d} replicates: "
+                f"{per_step * 1e6:8.1f} us ({n_replicates / per_step:,.0f} replicate-steps/s)"
+            )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,10 @@
 """poGAMBITTS with a user's own PyMC outcome model (stage 2), refitted every few rounds.
 
+:class:`CustomStage2Agent` holds what both custom agents share (the stage-2 contract below, the
+refits, the diagnostics); :class:`CustomPoGAMBITTS` scores prompts over generator draws, and
+:class:`~gambitts.agents.custom_fo.CustomFoGAMBITTS` over stage-1 posterior draws. The fitting
+engines live in :mod:`gambitts.agents.refit`.
+
 The builder contract
 --------------------
 ``builder(features, rewards) -> pymc.Model`` is a pure function (no sampling, I/O or plots) that

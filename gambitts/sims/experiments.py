@@ -22,7 +22,7 @@ from gambitts.agents import Agent, FoGAMBITTS, PoGAMBITTS, StdTS
 from gambitts.agents.ensemble import EnsembleConfig, EnsPoGAMBITTS
 from gambitts.models.priors import LinearPrior
 from gambitts.sims.contexts import N_CELLS, context_features
-from gambitts.sims.user_code import check_reference, import_function
+from gambitts.sims.user_code import check_reference, import_function, source_fingerprint
 
 AGENT_KINDS: tuple[str, ...] = (
     "StdTS",
@@ -296,13 +296,22 @@ class RunConfig:
     agent: AgentSpec
 
     def key(self, seed: int, replicates: int, database: str) -> str:
-        """Return a short hash identifying this configuration's results for a run."""
+        """Return a short hash identifying this configuration's results for a run.
+
+        It covers the configuration, seed, replicate count, database and, for custom agents,
+        the source files of their builders (editing a builder reruns its configurations).
+        """
         payload = {
             **dataclasses.asdict(self),
             "seed": seed,
             "replicates": replicates,
             "db": database,
         }
+        sources = [
+            source_fingerprint(r) for r in (self.agent.builder, self.agent.treatment_builder) if r
+        ]
+        if sources:  # a custom agent's results are stale once its builder's source changes
+            payload["sources"] = sources
         text = json.dumps(payload, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
 

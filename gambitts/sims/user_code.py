@@ -84,3 +84,25 @@ def _load_file(path: Path, what: str) -> Any:
             f"{what}: importing {str(path)!r} failed: {type(error).__name__}: {error}"
         ) from None
     return module
+
+
+def source_fingerprint(reference: str) -> str:
+    """Return a short hash of the source file a reference points to (``""`` if none is found).
+
+    Part of a custom agent's results key, so that editing a builder invalidates its results.
+    """
+    module_name = reference.split(":")[0]
+    if module_name.endswith(".py"):
+        path = Path(module_name).resolve()
+    else:
+        try:
+            spec = importlib.util.find_spec(module_name)
+        except (ImportError, ValueError):
+            return ""
+        if spec is None or spec.origin is None or not Path(spec.origin).is_file():
+            return ""
+        path = Path(spec.origin)
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return ""

@@ -17,7 +17,12 @@ import pytest
 import xarray as xr
 
 from gambitts.agents.custom import nutpie_available
-from gambitts.sims.experiments import AgentSpec, ExperimentError, experiments_from_yaml
+from gambitts.sims.experiments import (
+    AgentSpec,
+    ExperimentError,
+    RunConfig,
+    experiments_from_yaml,
+)
 from gambitts.sims.sweep import FIT_DIAGNOSTICS_GROUP, read_fit_diagnostics, run_sweep
 from gambitts.sims.user_code import UserCodeError, import_function
 
@@ -211,3 +216,14 @@ def test_a_missing_builder_fails_before_anything_runs(tmp_path):
     with pytest.raises(UserCodeError, match="no such file"):
         run_sweep(list(spec.values()), make_standin_database(), tmp_path, workers=1)
     assert not list((tmp_path / "configs").glob("*.nc"))
+
+
+def test_editing_a_builder_file_changes_the_results_key(tmp_path):
+    file = tmp_path / "models.py"
+    file.write_text("def build(features, rewards):\n    return None\n")
+    spec = AgentSpec(kind="custom-poGAMBITTS", dims=("optimism",), builder=f"{file}:build")
+    config = RunConfig("linear_3d", None, 5, 0, 10, spec)
+    before = config.key(0, 2, "db")
+    assert config.key(0, 2, "db") == before
+    file.write_text("def build(features, rewards):\n    return 1\n")
+    assert config.key(0, 2, "db") != before
