@@ -287,7 +287,7 @@ class CustomStage2Agent(TwoStageAgent):
 
     def _refit_stage2(self) -> list[xr.Dataset]:
         n = self.n_observed_
-        refit = len(self._stage2._rounds)
+        refit = self._stage2.n_refits
         seeds = [self._sampler_seed(r, refit) for r in range(self._n_replicates)]
         return self._stage2.refit(
             lambda r: {"features": self._features[r, :n], "rewards": self._rewards[r, :n]},
@@ -298,7 +298,7 @@ class CustomStage2Agent(TwoStageAgent):
     def _warn_if_unhealthy(self, row: list[xr.Dataset]) -> None:
         if not self.warn_unhealthy or self._warned:
             return
-        refit = len(self._stage2._rounds) - 1
+        refit = self._stage2.n_refits - 1
         latest = stack_diagnostics([row], refit_rounds=[self.n_observed_])
         problem = unhealthy(latest.assign_coords(refit=[refit]))
         if problem is not None:

@@ -217,7 +217,7 @@ class CustomFoGAMBITTS(CustomStage2Agent):
         row = self._refit_stage2()
         if self._stage1 is not None:
             n = self.n_observed_
-            refit = len(self._stage1._rounds)
+            refit = self._stage1.n_refits
             seeds = [self._sampler_seed(r, refit, stream=1) for r in range(self._n_replicates)]
             self._stage1.refit(
                 lambda r: {

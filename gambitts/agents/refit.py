@@ -328,6 +328,11 @@ class ModelRefitter:
         self._rounds.append(n_observed)
         return row
 
+    @property
+    def n_refits(self) -> int:
+        """How many times every replicate was fitted since the last reset."""
+        return len(self._rounds)
+
     def flat_draws(self, replicate: int) -> dict[str, np.ndarray]:
         """Return one replicate's draws as ``name -> (n_posterior_draws, *shape)``."""
         return {
