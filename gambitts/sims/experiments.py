@@ -39,8 +39,13 @@ CUSTOM_KINDS: tuple[str, ...] = ("custom-poGAMBITTS", "custom-foGAMBITTS")
 TWO_STAGE_KINDS: tuple[str, ...] = ("poGAMBITTS", "foGAMBITTS", "ens-poGAMBITTS", *CUSTOM_KINDS)
 #: Agents that use generator draws.
 GENERATOR_KINDS: tuple[str, ...] = ("poGAMBITTS", "ens-poGAMBITTS", "custom-poGAMBITTS")
-#: How custom agents may refit (see :class:`gambitts.agents.custom.CustomPoGAMBITTS`).
+#: How custom agents may refit: :data:`gambitts.agents.custom.METHODS`, repeated here so that
+#: reading experiment files does not import ArviZ.
 FIT_METHODS: tuple[str, ...] = ("nuts", "nuts-pymc", "laplace", "advi")
+#: AgentSpec fields of the custom agents only.
+CUSTOM_FIELDS: tuple[str, ...] = (
+    "builder", "treatment_builder", "method", "refit_every", "draws", "tune", "chains", "mc_draws",
+)  # fmt: skip
 #: Presets of ens-poGAMBITTS: the tuned default, and the paper's (with the paper code's fresh
 #: optimizer every round, or with persistent Adam).
 ENSEMBLE_PRESETS: tuple[str, ...] = ("default", "paper", "paper-persistent-adam")
@@ -150,12 +155,8 @@ class AgentSpec:
 
     def _check_custom(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(AgentSpec)}
-        custom_fields = (
-            "builder", "treatment_builder", "method", "refit_every", "draws", "tune", "chains",
-            "mc_draws",
-        )  # fmt: skip
         if self.kind not in CUSTOM_KINDS:
-            changed = [name for name in custom_fields if getattr(self, name) != defaults[name]]
+            changed = [name for name in CUSTOM_FIELDS if getattr(self, name) != defaults[name]]
             if changed:
                 raise ExperimentError(
                     f"agent {self.label!r}: {changed} apply only to {', '.join(CUSTOM_KINDS)}"
@@ -192,12 +193,20 @@ class AgentSpec:
                     f"agent {self.label!r}: `{name}` must be an integer >= {low}, got {value!r}"
                 )
 
+    def key_fields(self) -> dict[str, Any]:
+        """Return the fields that identify this agent's results (custom fields for custom kinds)."""
+        fields = dataclasses.asdict(self)
+        if self.kind not in CUSTOM_KINDS:
+            for name in CUSTOM_FIELDS:
+                del fields[name]  # keeps the keys of results from before custom agents existed
+        return fields
+
     def load_builders(self) -> dict[str, Any]:
         """Import a custom agent's builders (``builder`` and, if set, ``treatment_builder``).
 
         Raises
         ------
-        ExperimentError
+        gambitts.sims.user_code.UserCodeError
             If one cannot be imported; the message says why.
         """
         found = {}
@@ -303,6 +312,7 @@ class RunConfig:
         """
         payload = {
             **dataclasses.asdict(self),
+            "agent": self.agent.key_fields(),
             "seed": seed,
             "replicates": replicates,
             "db": database,

@@ -230,3 +230,12 @@ def test_editing_a_builder_file_changes_the_results_key(tmp_path):
     assert config.key(0, 2, "db") == before
     file.write_text("def build(features, rewards):\n    return 1\n")
     assert config.key(0, 2, "db") != before
+    # Built-in agents' keys leave the custom fields out (results from before them stay valid).
+    assert not set(AgentSpec(kind="StdTS").key_fields()) & {"builder", "method", "mc_draws"}
+
+
+def test_fit_methods_of_experiment_files_are_the_agents_methods():
+    from gambitts.agents.custom import METHODS
+    from gambitts.sims.experiments import FIT_METHODS
+
+    assert FIT_METHODS == METHODS
