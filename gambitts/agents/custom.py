@@ -295,12 +295,16 @@ class CustomStage2Agent(TwoStageAgent):
             n,
         )
 
-    def _warn_if_unhealthy(self, row: list[xr.Dataset]) -> None:
+    def _warn_if_unhealthy(self, *rows: list[xr.Dataset]) -> None:
+        """Warn (once per reset) if a fit of the latest refit, one row per stage, is unhealthy."""
         if not self.warn_unhealthy or self._warned:
             return
         refit = self._stage2.n_refits - 1
-        latest = stack_diagnostics([row], refit_rounds=[self.n_observed_])
-        problem = unhealthy(latest.assign_coords(refit=[refit]))
+        for row in rows:
+            latest = stack_diagnostics([row], refit_rounds=[self.n_observed_])
+            problem = unhealthy(latest.assign_coords(refit=[refit]))
+            if problem is not None:
+                break
         if problem is not None:
             self._warned = True
             warnings.warn(

@@ -214,12 +214,12 @@ class CustomFoGAMBITTS(CustomStage2Agent):
     def refit(self) -> Self:
         """Refit stage 2 (and a custom stage 1) of every replicate on all its observations."""
         self._require_reset("refit")
-        row = self._refit_stage2()
+        rows = [self._refit_stage2()]
         if self._stage1 is not None:
             n = self.n_observed_
             refit = self._stage1.n_refits
             seeds = [self._sampler_seed(r, refit, stream=1) for r in range(self._n_replicates)]
-            self._stage1.refit(
+            stage1 = self._stage1.refit(
                 lambda r: {
                     "cells": self._cells[r, :n],
                     "arms": self._arms[r, :n],
@@ -228,8 +228,9 @@ class CustomFoGAMBITTS(CustomStage2Agent):
                 seeds,
                 n,
             )
+            rows.append(stage1)
         self._refresh_draws()
-        self._warn_if_unhealthy(row)
+        self._warn_if_unhealthy(*rows)
         return self
 
     @property

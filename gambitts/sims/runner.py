@@ -29,6 +29,9 @@ _PROGRESS_EVERY = 50
 
 _WORLD_STREAM, _GENERATOR_STREAM, _AGENT_STREAM = 0, 1, 2
 
+#: Prefix of the fit-diagnostics variables in a configuration's results.
+FIT_PREFIX = "fit_"
+
 
 def replicate_seeds(
     seed: int, replicates: Sequence[int], *stream: int
@@ -221,10 +224,6 @@ def run_config(
         diagnostics = diagnostics.assign_coords(replicate=replicates)
         ds = ds.merge(diagnostics.rename({n: FIT_PREFIX + n for n in diagnostics.data_vars}))
     return ds
-
-
-#: Prefix of the fit-diagnostics variables in a configuration's results.
-FIT_PREFIX = "fit_"
 
 
 def _trace_dataset(
@@ -459,7 +458,7 @@ def experiment_fit_diagnostics(
             if any(name.startswith(FIT_PREFIX) for name in results[config].data_vars)
         }
         if not fits:
-            return None
+            continue
         labels.append(setting.label)
         per_setting.append(
             xr.concat(
@@ -467,6 +466,8 @@ def experiment_fit_diagnostics(
                 compat="equals", fill_value={"divergences": -1},
             ).assign_coords(agent=list(fits))
         )  # fmt: skip
+    if not per_setting:
+        return None
     ds = xr.concat(per_setting, dim=dim, join="outer", fill_value={"divergences": -1})
     # Every agent of the block, so that the group aligns with the regret traces (NetCDF groups
     # read as an xarray DataTree must share their parents' dims); agents without fits are NaN.
