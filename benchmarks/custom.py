@@ -63,7 +63,7 @@ def main() -> None:
 
     cold, warm = [], []
     for _ in range(args.repeats):
-        agent._stage2._warm = [None]  # forget the warm start
+        agent._stage2.forget_warm_starts()
         start = time.perf_counter()
         agent.refit()
         cold.append(time.perf_counter() - start)

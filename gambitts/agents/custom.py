@@ -23,7 +23,7 @@ The builder contract
 3. has free random variables whose shapes do not depend on the number of observations
    (coefficients, scales, degrees of freedom; not one latent per observation).
 
-It is called by the first :meth:`CustomPoGAMBITTS.reset` with zero-row arrays (so it must
+It is called by the first ``reset`` of a custom agent with zero-row arrays (so it must
 accept ``features`` of shape ``(0, n_features)``); the model is compiled then, and only its data
 change afterwards, across refits and later resets of the same agent.
 :func:`gambitts.models.pymc_models.build_outcome_model` (via ``functools.partial`` for ``prior``
@@ -39,7 +39,7 @@ What the agent does
   (a loop over replicates; MCMC cannot be batched) with ``method``:
 
   ``"nuts"`` (default)
-      nutpie, used directly: :func:`nutpie.compile_pymc_model` once per reset, then
+      nutpie, used directly: :func:`nutpie.compile_pymc_model` once per agent, then
       ``compiled.with_data(...)`` and :func:`nutpie.sample` per refit (no recompilation).
       Warm start: each chain starts at a random draw of the replicate's previous fit
       (unconstrained space); later fits may tune for fewer steps (``warm_tune``).
@@ -82,13 +82,13 @@ import xarray as xr
 from scipy.special import ndtr
 
 from gambitts.agents.base import all_finite
-from gambitts.agents.refit import FitSettings, ModelRefitter
+from gambitts.agents.refit import ENGINES, FitSettings, ModelRefitter
 from gambitts.agents.two_stage import TwoStageAgent
 from gambitts.models.diagnostics import stack_diagnostics, unhealthy
 from gambitts.models.random_streams import BatchRandom, as_replicate_random
 
 Method = Literal["nuts", "nuts-pymc", "laplace", "advi"]
-METHODS: tuple[str, ...] = ("nuts", "nuts-pymc", "laplace", "advi")
+METHODS: tuple[str, ...] = tuple(ENGINES)
 Builder = Callable[[np.ndarray, np.ndarray], Any]
 
 __all__ = [
@@ -134,6 +134,11 @@ def build_model(
                 f"{sorted(model.named_vars)}); see gambitts.agents.custom for the contract"
             )
     return model
+
+
+def grow(*buffers: np.ndarray) -> list[np.ndarray]:
+    """Double the round axis (axis 1) of per-replicate observation buffers."""
+    return [np.concatenate([b, np.zeros_like(b)], axis=1) for b in buffers]
 
 
 def draw_index(normals: np.ndarray, n: int) -> np.ndarray:
@@ -279,8 +284,7 @@ class CustomStage2Agent(TwoStageAgent):
 
     def _store(self, cells: np.ndarray, actions: np.ndarray, z: np.ndarray, rewards) -> None:
         if self.n_observed_ == self._rewards.shape[1]:
-            self._features = np.concatenate([self._features, np.zeros_like(self._features)], 1)
-            self._rewards = np.concatenate([self._rewards, np.zeros_like(self._rewards)], 1)
+            self._features, self._rewards = grow(self._features, self._rewards)
         self._features[:, self.n_observed_] = self.features(cells, actions, z)
         self._rewards[:, self.n_observed_] = rewards
         self.n_observed_ += 1
@@ -320,15 +324,17 @@ class CustomStage2Agent(TwoStageAgent):
         raise NotImplementedError
 
     def _sampler_seed(self, replicate: int, refit: int, stream: int = 0) -> int:
+        """Seed of one replicate's refit of one stage: from its latest ``select``, else ``seed``."""
         if self._seed_keys is not None:
-            key = np.uint64(self._seed_keys[replicate]) ^ np.uint64(refit) ^ np.uint64(stream << 40)
-            return int(key >> np.uint64(1))  # 63 bits: every sampler accepts it
-        key = (replicate, refit) if stream == 0 else (replicate, refit, stream)
-        sequence = np.random.SeedSequence(self.seed, spawn_key=key)
-        return int(sequence.generate_state(1, np.uint64)[0] >> np.uint64(1))
+            entropy = [int(self._seed_keys[replicate]), refit, stream]
+            sequence = np.random.SeedSequence(entropy)
+        else:
+            key = (replicate, refit) if stream == 0 else (replicate, refit, stream)
+            sequence = np.random.SeedSequence(self.seed, spawn_key=key)
+        return int(sequence.generate_state(1, np.uint64)[0] >> np.uint64(1))  # 63 bits
 
     def _build_stage2(self) -> None:
-        key = (id(self.builder), self.method, self.n_features, self.expected_reward)
+        key = (self.builder, self.method, self.n_features, self.expected_reward)
         if getattr(self, "_stage2_key", None) == key:
             return  # same model: keep the compiled one (a reset never recompiles)
         model = build_model(
@@ -526,20 +532,13 @@ class CustomPoGAMBITTS(CustomStage2Agent):
                     f"n_draws, {dims}) = (replicate, cell, arm, draw, dim), got {draws.shape}"
                 )
             return np.ascontiguousarray(draws[:, :, :, : self.n_mc_draws])
-        if generator_means is None:
+        if generator_means is None and self.n_mc_draws is not None:
             raise ValueError(
-                f"{type(self).__name__} needs `generator_draws` of shape (n_replicates, {cells}, "
+                f"{self.name} needs `generator_draws` of shape (n_replicates, {cells}, "
                 f"{arms}, n_draws, {dims}) or `generator_means` of shape (n_replicates, {cells}, "
                 f"{arms}, {dims})"
             )
-        means = np.asarray(generator_means, dtype=float)
-        if means.shape == (cells, arms, dims):
-            means = np.broadcast_to(means, (n_replicates, cells, arms, dims))
-        if means.shape != (n_replicates, cells, arms, dims):
-            raise ValueError(
-                f"`generator_means` must have shape ({n_replicates}, {cells}, {arms}, {dims}) "
-                f"= (replicate, cell, arm, dim), got {means.shape}"
-            )
+        means = self._check_generator_means(n_replicates, generator_means)
         return np.ascontiguousarray(means[:, :, :, None, :])
 
 

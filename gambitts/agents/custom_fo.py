@@ -64,6 +64,7 @@ from gambitts.agents.custom import (
     compile_draw_function,
     draw_index,
     expected_reward_function,
+    grow,
 )
 from gambitts.agents.refit import ModelRefitter
 from gambitts.models.conjugate import NormalInverseWishart
@@ -148,18 +149,18 @@ class CustomFoGAMBITTS(CustomStage2Agent):
             del self._n_replicates  # a failed reset leaves the agent un-reset
         n_replicates = int(n_replicates)
         self._reset_custom_stage2(n_replicates)
-        self._cells = np.zeros((n_replicates, 64), dtype=np.int64)
-        self._arms = np.zeros((n_replicates, 64), dtype=np.int64)
-        self._z = np.zeros((n_replicates, 64, self.n_dims))
         if self.treatment_builder is None:
             self.stage1_ = NormalInverseWishart(
                 (n_replicates, self.n_cells, self.n_arms), self.n_dims, self.treatment_prior
             )
             self._stage1 = None
         else:
-            self._build_stage1()
+            self._stage1 = self._build_stage1()
             seed = np.random.SeedSequence(self.seed, spawn_key=(2**31, 1)).generate_state(1)[0]
             self._stage1.reset(n_replicates, int(seed), self.fit_settings)
+            self._cells = np.zeros((n_replicates, 64), dtype=np.int64)
+            self._arms = np.zeros((n_replicates, 64), dtype=np.int64)
+            self._z = np.zeros((n_replicates, 64, self.n_dims))
         self._n_replicates = n_replicates
         self._refresh_draws()
         return self
@@ -199,10 +200,7 @@ class CustomFoGAMBITTS(CustomStage2Agent):
             self.stage1_.update((np.arange(self._n_replicates), cells, actions), z)
         else:
             if self.n_observed_ == self._cells.shape[1]:
-                self._cells, self._arms, self._z = (
-                    np.concatenate([a, np.zeros_like(a)], 1)
-                    for a in (self._cells, self._arms, self._z)
-                )
+                self._cells, self._arms, self._z = grow(self._cells, self._arms, self._z)
             self._cells[:, self.n_observed_] = cells
             self._arms[:, self.n_observed_] = actions
             self._z[:, self.n_observed_] = z
@@ -244,8 +242,9 @@ class CustomFoGAMBITTS(CustomStage2Agent):
     def diagnostics_(self) -> xr.Dataset:
         """Diagnostics of every refit, dims ``(refit, replicate, variable)``.
 
-        Stage-1 variables are named ``stage1:<name>``; ``divergences`` and ``wall_time`` add
-        up both stages.
+        Stage-1 variables are named ``stage1:<name>``. ``wall_time`` and ``divergences`` add
+        up both stages (``divergences`` stays -1 when neither stage ran MCMC), and
+        ``optimizer_converged`` (Laplace) holds when both stages' optimisers converged.
         """
         stage2 = super().diagnostics_
         if self._stage1 is None or stage2.sizes.get("refit", 0) == 0:
@@ -254,18 +253,25 @@ class CustomFoGAMBITTS(CustomStage2Agent):
         stage1 = stage1.assign_coords(variable=[STAGE1_PREFIX + v for v in stage1.variable.values])
         per_variable = ["rhat_max", "ess_bulk_min", "ess_tail_min"]
         merged = xr.concat([stage2[per_variable], stage1[per_variable]], dim="variable")
-        for name in ("divergences", "wall_time"):
-            merged[name] = stage2[name] + stage1[name]
+        merged["wall_time"] = stage2["wall_time"] + stage1["wall_time"]
+        divergences = stage2["divergences"].clip(min=0) + stage1["divergences"].clip(min=0)
+        no_mcmc = (stage2["divergences"] < 0) & (stage1["divergences"] < 0)
+        merged["divergences"] = divergences.where(~no_mcmc, -1)
+        if "optimizer_converged" in stage2:
+            merged["optimizer_converged"] = (
+                stage2["optimizer_converged"] & stage1["optimizer_converged"]
+            )
         return merged
 
     # ------------------------------------------------------------------ internals
     def _compile_scoring(self, model: Any) -> None:
         self._paired = expected_reward_function(model, self.expected_reward, paired=True)
 
-    def _build_stage1(self) -> None:
-        key = (id(self.treatment_builder), self.method, self.n_cells, self.n_arms, self.n_dims)
+    def _build_stage1(self) -> ModelRefitter:
+        """Build and compile stage 1, or return the compiled one if nothing it uses changed."""
+        key = (self.treatment_builder, self.method, self.n_cells, self.n_arms, self.n_dims)
         if getattr(self, "_stage1_key", None) == key:
-            return
+            return self._compiled_stage1
         model = build_model(
             self.treatment_builder,
             "treatment_builder",
@@ -277,9 +283,10 @@ class CustomFoGAMBITTS(CustomStage2Agent):
             n_arms=self.n_arms,
         )
         self._treatment_mean = compile_draw_function(model, "treatment_mean")
-        self._stage1 = ModelRefitter(model, self.method, self.fit_settings)
+        self._compiled_stage1 = ModelRefitter(model, self.method, self.fit_settings)
         self.n_compilations_ += 1
         self._stage1_key = key
+        return self._compiled_stage1
 
     def _refresh_draws(self) -> None:
         """Stack the latest fits' draws over replicates for the vectorised ``select``."""

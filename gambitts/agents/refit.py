@@ -217,10 +217,14 @@ class _AdviEngine:
     """Mean-field ADVI after ``pm.set_data`` (PyMC recompiles the optimiser each call)."""
 
     def __init__(self, settings: FitSettings, model: Any, free: list[str]) -> None:
+        from pymc.blocking import DictToArrayBijection
+
         self.settings, self.model, self.free = settings, model, free
+        self.point_map_info = DictToArrayBijection.map(model.initial_point()).point_map_info
 
     def fit(self, data: dict[str, np.ndarray], *, seed: int, warm: Any) -> Fit:
         import pymc as pm
+        from pymc.blocking import DictToArrayBijection, RaveledVars
         from threadpoolctl import threadpool_limits
 
         settings = self.settings
@@ -240,10 +244,7 @@ class _AdviEngine:
         wall = time.perf_counter() - start
         draws = {name: idata.posterior[name].values for name in self.free}
         mean = approximation.mean.get_value()  # the fitted means, a shared variable
-        from pymc.blocking import DictToArrayBijection, RaveledVars
-
-        info = DictToArrayBijection.map(self.model.initial_point()).point_map_info
-        warm = DictToArrayBijection.rmap(RaveledVars(mean, info))
+        warm = DictToArrayBijection.rmap(RaveledVars(mean, self.point_map_info))
         return Fit(draws, empty_fit_diagnostics(self.free, wall_time=wall), warm)
 
 
@@ -327,6 +328,10 @@ class ModelRefitter:
         self._rows.append(row)
         self._rounds.append(n_observed)
         return row
+
+    def forget_warm_starts(self) -> None:
+        """Make every replicate's next fit start cold (as after a reset)."""
+        self._warm = [None] * len(self._warm)
 
     @property
     def n_refits(self) -> int:

@@ -93,6 +93,26 @@ class TwoStageAgent(EmbeddingAgent):
         parts.append(np.ones((len(cells), 1)))
         return np.concatenate(parts, axis=1)
 
+    def _check_generator_means(
+        self, n_replicates: int, generator_means: np.ndarray | None
+    ) -> np.ndarray:
+        """Return ``generator_means`` as ``(n_replicates, n_cells, n_arms, n_dims)``, or raise."""
+        expected = (self.n_cells, self.n_arms, self.n_dims)
+        if generator_means is None:
+            raise ValueError(
+                f"{self.name} needs `generator_means` of shape (n_replicates, "
+                f"{', '.join(map(str, expected))}) = (replicate, cell, arm, dim)"
+            )
+        means = np.asarray(generator_means, dtype=float)
+        if means.shape == expected:
+            means = np.broadcast_to(means, (n_replicates, *expected))
+        if means.shape != (n_replicates, *expected):
+            raise ValueError(
+                f"`generator_means` must have shape ({n_replicates}, {expected[0]}, {expected[1]}, "
+                f"{expected[2]}) = (replicate, cell, arm, dim), got {means.shape}"
+            )
+        return means
+
     def _reset_stage2(self, n_replicates: int) -> None:
         self._n_replicates = n_replicates
         self.stage2_ = BayesianLinearRegression(n_replicates, self.n_features, self.prior)
@@ -146,19 +166,7 @@ class PoGAMBITTS(TwoStageAgent):
             Mean of the agent's generator draws for each (cell, prompt), per replicate
             (a shape without the replicate axis is shared by all replicates).
         """
-        expected = (self.n_cells, self.n_arms, self.n_dims)
-        if generator_means is None:
-            raise ValueError(
-                "poGAMBITTS needs `generator_means` of shape (n_replicates, " + f"{expected})"
-            )
-        means = np.asarray(generator_means, dtype=float)
-        if means.shape == expected:
-            means = np.broadcast_to(means, (n_replicates, *expected))
-        if means.shape != (n_replicates, *expected):
-            raise ValueError(
-                f"`generator_means` must have shape ({n_replicates}, {expected[0]}, {expected[1]}, "
-                f"{expected[2]}) = (replicate, cell, arm, dim), got {means.shape}"
-            )
+        means = self._check_generator_means(n_replicates, generator_means)
         self._reset_stage2(n_replicates)
         self.treatment_means_ = np.ascontiguousarray(means)
         self._cell_rows = np.arange(n_replicates) * self.n_cells

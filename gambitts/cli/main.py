@@ -223,7 +223,7 @@ def inspect(results_file: str) -> None:
 
     from gambitts.models.diagnostics import unhealthy
     from gambitts.sims.results import format_fit_diagnostics, format_summary
-    from gambitts.sims.sweep import FIT_DIAGNOSTICS_GROUP, read_fit_diagnostics
+    from gambitts.sims.sweep import FIT_DIAGNOSTICS_GROUP
 
     tree = xr.open_datatree(results_file, engine="h5netcdf")
     click.echo(format_summary(tree.to_dataset()))
@@ -235,9 +235,9 @@ def inspect(results_file: str) -> None:
     for node in posteriors:
         click.echo(f"\n{node.path}")
         click.echo(az.summary(node.to_dataset(), kind="stats").to_string())
-    diagnostics = read_fit_diagnostics(results_file)
-    if diagnostics is not None:
-        click.echo(f"\n{FIT_DIAGNOSTICS_GROUP}: worst value over refits and replicates")
+    if FIT_DIAGNOSTICS_GROUP in tree.children:
+        diagnostics = tree[FIT_DIAGNOSTICS_GROUP].to_dataset()  # with the block's coords
+        click.echo(f"\n{FIT_DIAGNOSTICS_GROUP}: worst values over refits and replicates")
         click.echo(format_fit_diagnostics(diagnostics))
         problem = unhealthy(diagnostics)
         click.echo(f"unhealthy: {problem}" if problem else "all fits look healthy")

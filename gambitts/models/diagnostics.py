@@ -151,7 +151,8 @@ def unhealthy(
 
     Checks, in order: divergent transitions above ``divergences_max``, R-hat above
     ``rhat_max``, bulk ESS below ``ess_min``, tail ESS below ``ess_min`` (see the module notes
-    for why these values). NaN entries (fits without chains) are skipped.
+    for why these values), and a Laplace fit whose optimiser did not converge. NaN entries
+    (fits without chains) are skipped.
 
     Parameters
     ----------
@@ -171,6 +172,7 @@ def unhealthy(
         ("rhat_max", lambda v: v > rhat_max, "R-hat {value:.3f}", f"> {rhat_max}"),
         ("ess_bulk_min", lambda v: v < ess_min, "bulk ESS {value:.0f}", f"< {ess_min:.0f}"),
         ("ess_tail_min", lambda v: v < ess_min, "tail ESS {value:.0f}", f"< {ess_min:.0f}"),
+        ("optimizer_converged", lambda v: v == 0, "the Laplace mode search did not converge", ""),
     ]  # fmt: skip
     for name, bad, text, bound in checks:
         if name not in diagnostics:
@@ -191,7 +193,7 @@ def unhealthy(
         target = "".join(f" for {s}" for s in labels if s.startswith("`"))
         context = ", ".join(s for s in labels if not s.startswith("`"))
         suffix = f" ({context})" if context else ""
-        return f"{text.format(value=value)} {bound}{target}{suffix}"
+        return " ".join(filter(None, [text.format(value=value), bound])) + f"{target}{suffix}"
     return None
 
 

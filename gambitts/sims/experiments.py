@@ -85,7 +85,7 @@ class AgentSpec:
         or ``"path/to/file.py:function"`` (see :mod:`gambitts.agents.custom` for its contract;
         ``gambitts.models.pymc_models:build_outcome_model`` is the built-in linear stage 2).
     treatment_builder : str
-        custom-foGAMBITTS only: a stage-1 PyMC builder (see :mod:`gambitts.agents.custom`);
+        custom-foGAMBITTS only: a stage-1 PyMC builder (see :mod:`gambitts.agents.custom_fo`);
         empty keeps the exact Normal-Inverse-Wishart stage 1 of foGAMBITTS.
     method : {"nuts", "nuts-pymc", "laplace", "advi"}
         Custom agents only: how to refit.
@@ -208,7 +208,17 @@ class AgentSpec:
         ------
         gambitts.sims.user_code.UserCodeError
             If one cannot be imported; the message says why.
+        ExperimentError
+            If ``method`` is ``"nuts"`` and nutpie is not installed.
         """
+        if self.kind in CUSTOM_KINDS and self.method == "nuts":
+            from gambitts.agents.custom import nutpie_available
+
+            if not nutpie_available():
+                raise ExperimentError(
+                    f"agent {self.label!r}: `method: nuts` needs nutpie "
+                    "(`pip install 'gambitts[nutpie]'`), or use `method: nuts-pymc`"
+                )
         found = {}
         for name in ("builder", "treatment_builder"):
             reference = getattr(self, name)

@@ -130,37 +130,42 @@ def format_summary(ds: xr.Dataset) -> str:
 
 
 def format_fit_diagnostics(diagnostics: xr.Dataset) -> str:
-    """Return a plain-text table of the worst diagnostics per (setting, agent, variable).
+    """Return a plain-text report of the worst fit diagnostics of every custom agent.
 
-    Worst means over refits and replicates: largest R-hat, smallest bulk and tail ESS, and the
-    total of divergent transitions and of fit wall time.
+    Per (setting, agent): the divergent transitions and fit wall time summed over refits and
+    replicates; then per model variable the largest R-hat and the smallest bulk and tail ESS
+    (none for Laplace and ADVI fits, which have no chains).
     """
-    setting = next(d for d in diagnostics.dims if d not in _FIT_DIMS)
+    setting = next(
+        d for d in diagnostics.dims if d not in ("agent", "refit", "replicate", "variable")
+    )
     over = ["refit", "replicate"]
     rhat = diagnostics["rhat_max"].max(over)
     bulk = diagnostics["ess_bulk_min"].min(over)
     tail = diagnostics["ess_tail_min"].min(over)
     divergences = diagnostics["divergences"].where(diagnostics["divergences"] >= 0).sum(over)
     wall = diagnostics["wall_time"].sum(over)
-    header = (
-        f"{setting:<12}{'agent':<24}{'variable':<16}{'R-hat':>8}{'bulk ESS':>10}"
-        f"{'tail ESS':>10}{'divergences':>13}{'fit time':>10}"
-    )
-    lines = [header, "-" * len(header)]
+    lines = []
     for s in diagnostics[setting].values:
         for agent in diagnostics["agent"].values:
             at = {setting: s, "agent": agent}
-            if not np.isfinite(float(wall.sel(at))) or float(wall.sel(at)) == 0.0:
-                continue
+            if not float(wall.sel(at)) > 0:
+                continue  # an agent without fits
+            mcmc = bool((diagnostics["divergences"].sel(at) >= 0).any())
+            chains = (
+                f"{float(divergences.sel(at)):.0f} divergent transitions"
+                if mcmc
+                else "no chains (Laplace or ADVI)"
+            )
+            lines.append(
+                f"{setting} {s}, {agent}: {chains}, {float(wall.sel(at)):.1f} s of fitting"
+            )
             for variable in diagnostics["variable"].values:
                 here = {**at, "variable": variable}
-                lines.append(
-                    f"{str(s):<12}{str(agent):<24}{str(variable):<16}"
-                    f"{float(rhat.sel(here)):>8.3f}{float(bulk.sel(here)):>10.0f}"
-                    f"{float(tail.sel(here)):>10.0f}{float(divergences.sel(at)):>13.0f}"
-                    f"{float(wall.sel(at)):>9.1f}s"
-                )
+                if np.isfinite(float(rhat.sel(here))):
+                    values = [float(v.sel(here)) for v in (rhat, bulk, tail)]
+                    lines.append(
+                        f"    {str(variable):<20} R-hat {values[0]:.3f}, "
+                        f"bulk ESS {values[1]:.0f}, tail ESS {values[2]:.0f}"
+                    )
     return "\n".join(lines)
-
-
-_FIT_DIMS = ("agent", "refit", "replicate", "variable")

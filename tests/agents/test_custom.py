@@ -206,6 +206,29 @@ def test_unhealthy_names_the_first_problem():
     healthy = ds.assign(rhat_max=ds["rhat_max"] * 0 + 1.0, ess_bulk_min=ds["ess_tail_min"])
     assert unhealthy(healthy) is None
     assert unhealthy(healthy.assign(rhat_max=healthy["rhat_max"] * np.nan)) is None
+    laplace = healthy.assign(optimizer_converged=("refit", [1.0, 0.0]))
+    assert unhealthy(laplace) == "the Laplace mode search did not converge (refit 1)"
+    assert unhealthy(laplace.assign(optimizer_converged=("refit", [1.0, np.nan]))) is None
+
+
+def test_two_refits_without_a_select_use_different_seeds():
+    data = _recorded()
+    agent = CustomPoGAMBITTS(
+        N_ARMS, N_DIMS, N_CELLS, builder=_builder(), method="laplace", refit_every=N_OBSERVATIONS
+    )
+    agent.reset(N_REPLICATES, generator_means=data[4])
+    agent.select(np.zeros(N_REPLICATES, dtype=int), np.random.default_rng(0))
+    agent.update_sequence(*data[:4])
+    first = agent.draws_[0]["beta"].copy()
+    agent.refit()  # same data, same select: only the refit counter differs
+    assert not np.allclose(agent.draws_[0]["beta"], first)
+    again = CustomPoGAMBITTS(
+        N_ARMS, N_DIMS, N_CELLS, builder=agent.builder, method="laplace", refit_every=N_OBSERVATIONS
+    )
+    again.reset(N_REPLICATES, generator_means=data[4])
+    again.select(np.zeros(N_REPLICATES, dtype=int), np.random.default_rng(0))
+    again.update_sequence(*data[:4])
+    np.testing.assert_array_equal(again.draws_[0]["beta"], first)  # same seeds, same draws
 
 
 def test_fit_diagnostics_of_a_small_trace():

@@ -97,8 +97,11 @@ def test_custom_stage1_matches_its_conjugate_posterior_and_reports_diagnostics()
     # A stage 1 that ignored the data (the prior) would be far off: the check can fail.
     with pytest.raises(AssertionError):
         _assert_matches(agent.treatment_mean_draws_[0].astype(float), 0 * mean, 0 * sd + 1)
-    variables = list(agent.diagnostics_["variable"].values)
-    assert variables == ["beta", "stage1:mu"]
+    diagnostics = agent.diagnostics_
+    assert list(diagnostics["variable"].values) == ["beta", "stage1:mu"]
+    assert (diagnostics["divergences"] == -1).all()  # Laplace in both stages: no MCMC
+    assert diagnostics["optimizer_converged"].all()
+    assert (diagnostics["wall_time"] > 0).all()
     assert agent.n_compilations_ == 2  # each stage compiled once
 
 

@@ -227,11 +227,12 @@ def test_editing_a_builder_file_changes_the_results_key(tmp_path):
     spec = AgentSpec(kind="custom-poGAMBITTS", dims=("optimism",), builder=f"{file}:build")
     config = RunConfig("linear_3d", None, 5, 0, 10, spec)
     before = config.key(0, 2, "db")
-    assert config.key(0, 2, "db") == before
     file.write_text("def build(features, rewards):\n    return 1\n")
     assert config.key(0, 2, "db") != before
-    # Built-in agents' keys leave the custom fields out (results from before them stay valid).
-    assert not set(AgentSpec(kind="StdTS").key_fields()) & {"builder", "method", "mc_draws"}
+    # Built-in agents' keys leave the custom fields out: results computed before custom agents
+    # existed stay valid. The value is the key of this configuration before then.
+    stdts = RunConfig("linear_3d", None, 5, 0, 1000, AgentSpec(kind="StdTS"))
+    assert stdts.key(0, 250, "x") == "652add0a99675210ba6c"
 
 
 def test_fit_methods_of_experiment_files_are_the_agents_methods():
@@ -239,3 +240,16 @@ def test_fit_methods_of_experiment_files_are_the_agents_methods():
     from gambitts.sims.experiments import FIT_METHODS
 
     assert FIT_METHODS == METHODS
+
+
+def test_nuts_without_nutpie_fails_before_anything_runs(monkeypatch):
+    import gambitts.agents.custom as custom
+
+    monkeypatch.setattr(custom, "nutpie_available", lambda: False)
+    spec = AgentSpec(kind="custom-poGAMBITTS", dims=("optimism",), builder=LINEAR)
+    with pytest.raises(ExperimentError, match="`method: nuts` needs nutpie"):
+        spec.load_builders()
+    laplace = AgentSpec(
+        kind="custom-poGAMBITTS", dims=("optimism",), builder=LINEAR, method="laplace"
+    )
+    assert set(laplace.load_builders()) == {"builder"}
