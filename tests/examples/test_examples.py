@@ -50,3 +50,27 @@ def test_reanalyse_netcdf(tmp_path):
     results = module.write_example_results(tmp_path / "results.nc", fast=True)
     figure = module.main(fast=True, path=str(results), out=str(tmp_path / "regret.png"))
     assert figure.exists() and figure.stat().st_size > 0
+
+
+def test_robust_experiment_runs_in_gambitts_simulate(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from gambitts.agents.custom import nutpie_available
+    from gambitts.cli.main import main
+
+    if not nutpie_available():
+        pytest.skip("nutpie is not installed")
+    monkeypatch.chdir(EXAMPLES.parent)  # the builder path is relative to the repository root
+    arguments = ["--replicates", "2", "--horizon", "30", "--workers", "1", "--no-plot"]
+    result = CliRunner().invoke(
+        main,
+        ["simulate", "--config", "examples/robust_experiment.yaml", "--out", str(tmp_path)]
+        + arguments,
+    )
+    assert result.exit_code == 0, result.output
+    assert "student-t" in result.output
+    import arviz as az
+
+    diagnostics = az.from_netcdf(tmp_path / "robust_experiment.nc").fit_diagnostics
+    assert (diagnostics["wall_time"].sel(agent="student-t") > 0).all()
+    assert set(diagnostics["variable"].values) == {"beta", "scale", "nu"}
