@@ -149,6 +149,8 @@ class CustomFoGAMBITTS(CustomStage2Agent):
             del self._n_replicates  # a failed reset leaves the agent un-reset
         n_replicates = int(n_replicates)
         self._reset_custom_stage2(n_replicates)
+        for stale in ("stage1_", "treatment_mean_draws_"):  # from a reset with the other stage 1
+            self.__dict__.pop(stale, None)
         if self.treatment_builder is None:
             self.stage1_ = NormalInverseWishart(
                 (n_replicates, self.n_cells, self.n_arms), self.n_dims, self.treatment_prior
