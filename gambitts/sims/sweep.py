@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,6 +230,17 @@ def _run_serial(plan, db, out, seed, replicates, progress) -> None:
         write_netcdf_atomic(result, _config_path(out, plan.keys[config]))
 
 
+def _run_config_in_worker(config: RunConfig, db: PromptDatabase, **kwargs) -> xr.Dataset:
+    """:func:`run_config` in a Dask worker, without PyTensor's BLAS warning in its log.
+
+    PyMC's C backend runs without BLAS here; the warning says nothing a user can act on (the
+    command line filters it in its own process). Workers run one task at a time.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "PyTensor could not link to a BLAS", UserWarning)
+        return run_config(config, db, **kwargs)
+
+
 def _run_dask(plan, db, out, seed, replicates, chunk_size, workers, scheduler, progress) -> None:
     from dask.distributed import Client, LocalCluster, as_completed
 
@@ -252,7 +264,7 @@ def _run_dask(plan, db, out, seed, replicates, chunk_size, workers, scheduler, p
             chunks[config] = [None] * len(starts)
             for index, start in enumerate(starts):
                 future = client.submit(
-                    run_config,
+                    _run_config_in_worker,
                     config,
                     db_future,
                     seed=seed,
