@@ -58,16 +58,17 @@ What the agent does
   by averaging ``expected_reward`` over the arm's generator draws in the cell (the first
   ``n_mc_draws`` of the given ``generator_draws``); with ``n_mc_draws=None``, or when only
   ``generator_means`` are given, at the mean of ``Z`` instead, which is exact for models linear
-  in ``Z``. :meth:`CustomPoGAMBITTS.select` then only picks
-  one draw per replicate and looks up its row: vectorised over replicates, no PyMC call.
+  in ``Z``. :meth:`CustomPoGAMBITTS.select` then only picks one draw per replicate and looks
+  up its row: vectorised over replicates, no PyMC call.
 
 Randomness
 ----------
 :meth:`CustomPoGAMBITTS.select` takes two standard normals per replicate from its own stream:
-the first (through the normal CDF) picks the posterior draw, the second's 64 bits become the
-replicate's sampler seed for the next refit. Refits before any ``select`` (e.g.
-:meth:`~gambitts.agents.base.Agent.update_sequence` on recorded data) are seeded from
-``SeedSequence(seed, spawn_key=(replicate, refit))``.
+the first (through the normal CDF) picks the posterior draw, the second's 64 bits key the
+replicate's later refits, each seeded from ``SeedSequence([key, refit, stage])``. Refits before
+any ``select`` (e.g. :meth:`~gambitts.agents.base.Agent.update_sequence` on recorded data) are
+seeded from ``SeedSequence(seed, spawn_key=(replicate, refit))`` (``(replicate, refit, 1)`` for
+a custom stage 1).
 """
 
 from __future__ import annotations
