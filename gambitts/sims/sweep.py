@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from gambitts.sims.experiments import ExperimentSpec, RunConfig
+from gambitts.sims.experiments import CUSTOM_KINDS, ExperimentSpec, RunConfig
 from gambitts.sims.promptdb import PromptDatabase
 from gambitts.sims.results import write_netcdf_atomic
 from gambitts.sims.runner import (
@@ -129,7 +129,8 @@ def run_sweep(
     scheduler : str, optional
         Address of an existing Dask scheduler (e.g. ``tcp://host:8786``).
     chunk_size : int
-        Replicates per task.
+        Replicates per task. A custom agent's configuration (slow: it refits a PyMC model) is
+        also split over all workers, so that a few replicates keep every worker busy.
     force : bool
         Recompute configurations that are already on disk.
     save_posteriors : sequence of int
@@ -256,11 +257,15 @@ def _run_dask(plan, db, out, seed, replicates, chunk_size, workers, scheduler, p
     client = Client(scheduler or cluster)
     try:
         db_future = client.scatter(db, broadcast=True)
+        n_workers = max(1, len(client.scheduler_info()["workers"]))
         chunks: dict[RunConfig, list] = {}
         futures = {}
         for config in plan.todo:
             n = replicates[config]
-            starts = range(0, n, chunk_size)
+            size = chunk_size
+            if config.agent.kind in CUSTOM_KINDS:
+                size = min(chunk_size, -(-n // n_workers))
+            starts = range(0, n, size)
             chunks[config] = [None] * len(starts)
             for index, start in enumerate(starts):
                 future = client.submit(
@@ -268,7 +273,7 @@ def _run_dask(plan, db, out, seed, replicates, chunk_size, workers, scheduler, p
                     config,
                     db_future,
                     seed=seed,
-                    replicates=range(start, min(start + chunk_size, n)),
+                    replicates=range(start, min(start + size, n)),
                     pure=False,
                 )
                 futures[future] = (config, index)

@@ -148,6 +148,19 @@ def test_simulate_stores_diagnostics_arviz_reads_them_and_warns_once(tmp_path, m
     inspect = CliRunner().invoke(main, ["inspect", str(path)])
     assert inspect.exit_code == 0, inspect.output
     assert "short-a" in inspect.output and "unhealthy:" in inspect.output
+    # The two workers ran one replicate each; in one process the results are the same.
+    serial = CliRunner().invoke(
+        main,
+        ["simulate", "--config", str(config), "--out", "serial", "--no-plot", "--workers", "1"],
+    )
+    assert serial.exit_code == 0, serial.output
+    with xr.open_dataset(path, engine="h5netcdf") as a:
+        with xr.open_dataset(tmp_path / "serial" / "short.nc", engine="h5netcdf") as b:
+            xr.testing.assert_equal(a["regret"], b["regret"])
+    xr.testing.assert_equal(
+        diagnostics["ess_bulk_min"],
+        read_fit_diagnostics(tmp_path / "serial" / "short.nc")["ess_bulk_min"],
+    )
 
 
 @pytest.mark.parametrize(
