@@ -23,13 +23,8 @@ class UserCodeError(ValueError):
 
 def check_reference(reference: str, what: str) -> None:
     """Raise :class:`UserCodeError` unless ``reference`` has the form ``module:function``."""
-    if not isinstance(reference, str) or reference.count(":") != 1:
-        raise UserCodeError(
-            f"{what} must be 'package.module:function' or 'path/to/file.py:function', "
-            f"got {reference!r}"
-        )
-    module, name = reference.split(":")
-    if not module or not name.isidentifier():
+    parts = reference.split(":") if isinstance(reference, str) else []
+    if len(parts) != 2 or not parts[0] or not parts[1].isidentifier():
         raise UserCodeError(
             f"{what} must be 'package.module:function' or 'path/to/file.py:function', "
             f"got {reference!r}"
