@@ -125,8 +125,9 @@ def simulate(
     continues where it stopped.
     """
     from gambitts.sims.experiments import experiment_names, load_experiment, load_experiment_file
+    from gambitts.sims.files import check_writable_directory
     from gambitts.sims.promptdb import load_prompt_database
-    from gambitts.sims.results import check_writable_directory, format_summary
+    from gambitts.sims.results import format_summary
     from gambitts.sims.standin import make_standin_database
     from gambitts.sims.sweep import run_sweep
 

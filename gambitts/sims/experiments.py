@@ -20,6 +20,7 @@ import yaml
 
 from gambitts.agents import Agent, FoGAMBITTS, PoGAMBITTS, StdTS
 from gambitts.agents.ensemble import EnsembleConfig, EnsPoGAMBITTS
+from gambitts.errors import InputError
 from gambitts.models.priors import LinearPrior
 from gambitts.sims.contexts import N_CELLS, context_features
 from gambitts.sims.user_code import check_reference, import_function, source_fingerprint
@@ -51,7 +52,7 @@ CUSTOM_FIELDS: tuple[str, ...] = (
 ENSEMBLE_PRESETS: tuple[str, ...] = ("default", "paper", "paper-persistent-adam")
 
 
-class ExperimentError(ValueError):
+class ExperimentError(InputError):
     """An experiment definition or override is invalid."""
 
 

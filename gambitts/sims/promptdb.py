@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from gambitts.errors import InputError
 from gambitts.sims.contexts import CELL_CURR_LOC, CELL_LABELS, CELL_PREV_STEPS, N_CELLS
 
 #: Dimension names of ``z`` in :meth:`PromptDatabase.to_dataset`.
@@ -33,7 +34,7 @@ _ATTR_TYPES = (str, int, float, np.integer, np.floating)
 _Z_ENCODING = {"zlib": True, "complevel": 4, "shuffle": True}
 
 
-class PromptDatabaseError(ValueError):
+class PromptDatabaseError(InputError):
     """A generator database (or a file holding one) is malformed."""
 
 

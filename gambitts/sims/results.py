@@ -1,73 +1,11 @@
-"""Writing, summarising and plotting simulation results."""
+"""Summaries of simulation results: final cumulative regret per setting and agent."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import xarray as xr
-
-
-def check_writable_directory(directory: str | os.PathLike) -> Path:
-    """Create ``directory`` if needed and make sure files can be written in it.
-
-    Raises
-    ------
-    OSError
-        With a message naming the directory, if it cannot be created or written.
-    """
-    path = Path(directory)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".gambitts-write-check-"):
-            pass
-    except OSError as error:
-        raise OSError(
-            f"cannot write to output directory {str(path)!r}: {error.strerror or error}"
-        ) from None
-    return path
-
-
-def write_netcdf_atomic(
-    ds: xr.Dataset, path: str | os.PathLike, groups: dict[str, xr.Dataset] | None = None
-) -> Path:
-    """Write ``ds`` to NetCDF (h5netcdf, compressed) via a temporary file and an atomic rename.
-
-    A reader never sees a half-written file, and an interrupted write leaves no file behind.
-    ``groups`` are written as NetCDF groups of the same file (e.g. saved posteriors).
-    """
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        ds.to_netcdf(temporary, engine="h5netcdf", encoding=_compression(ds))
-        for group, data in (groups or {}).items():
-            data.to_netcdf(
-                temporary, mode="a", group=group, engine="h5netcdf", encoding=_compression(data)
-            )
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _compression(ds: xr.Dataset) -> dict[str, dict]:
-    return {
-        name: {"zlib": True, "complevel": 4}
-        for name, variable in ds.data_vars.items()
-        if variable.dtype.kind in "fiu"
-    }
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ import numpy as np
 import xarray as xr
 
 from gambitts.sims.experiments import CUSTOM_KINDS, ExperimentSpec, RunConfig
+from gambitts.sims.files import write_netcdf_atomic
 from gambitts.sims.promptdb import PromptDatabase
-from gambitts.sims.results import write_netcdf_atomic
 from gambitts.sims.runner import (
     experiment_dataset,
     experiment_fit_diagnostics,

@@ -16,8 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gambitts.errors import InputError
 
-class UserCodeError(ValueError):
+
+class UserCodeError(InputError):
     """A reference to user code is malformed or cannot be imported."""
 
 
