@@ -9,24 +9,32 @@ from pathlib import Path
 import click
 
 from gambitts import __version__
+from gambitts.errors import GambittsError, OutputError
 
 
 class _OneLineErrors(click.Group):
-    """Turn the toolkit's own errors into one line on stderr and exit code 2."""
+    """Print the toolkit's own errors as one line on stderr and exit with code 2.
+
+    Only :class:`~gambitts.errors.GambittsError` is a user's problem; any other exception is a
+    bug in gambitts and keeps its traceback. ``gambitts --debug`` shows the traceback always.
+    """
 
     def invoke(self, ctx: click.Context):
         # PyMC's C backend runs without BLAS here; its warning says nothing a user can act on.
         warnings.filterwarnings("ignore", "PyTensor could not link to a BLAS", UserWarning)
         try:
             return super().invoke(ctx)
-        except (ValueError, OSError) as error:
+        except GambittsError as error:
+            if ctx.params.get("debug"):
+                raise
             click.echo(f"Error: {error}", err=True)
             sys.exit(2)
 
 
 @click.group(cls=_OneLineErrors)
 @click.version_option(__version__, prog_name="gambitts")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show the full traceback of any error.")
+def main(debug: bool) -> None:
     """GAMBITTS: Thompson sampling for generator-mediated bandits."""
 
 
@@ -61,7 +69,13 @@ def experiments() -> None:
 )
 @click.option("--replicates", type=int, callback=_positive, help="Replicates (paper: 250).")
 @click.option("--horizon", type=int, callback=_positive, help="Rounds per replicate (paper: 1000).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Root random seed.")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**63 - 1),
+    default=0,
+    show_default=True,
+    help="Root random seed (0 to 2**63 - 1).",
+)
 @click.option(
     "--out",
     "out_dir",
@@ -133,6 +147,8 @@ def simulate(
 
     if sum([bool(names), run_all, config_file is not None]) != 1:
         raise click.UsageError("give --experiment NAME, --all or --config FILE")
+    if not out_dir.strip():
+        raise click.BadParameter("must name a folder, got ''", param_hint="--out")
     if config_file is not None:
         specs = list(load_experiment_file(config_file).values())
     else:
@@ -140,32 +156,45 @@ def simulate(
     specs = [spec.with_overrides(replicates=replicates, horizon=horizon) for spec in specs]
     saved = _replicate_list(save_posteriors)
     out = check_writable_directory(out_dir)
+    if plot and (out / "plots").exists() and not (out / "plots").is_dir():
+        raise OutputError(f"cannot write figures: {str(out / 'plots')!r} is a file, not a folder")
     db = load_prompt_database(prompt_db) if prompt_db else make_standin_database()
     click.echo(f"{len(specs)} block(s): {', '.join(s.name for s in specs)}; seed {seed}", err=True)
+
+    def notify(message: str) -> None:
+        click.echo(f" {message}", err=True)
+
     with click.progressbar(length=1, label="simulating", file=sys.stderr) as bar:
 
         def on_plan(plan) -> None:
-            bar.length = max(
-                1, sum(config.horizon * next(s.replicates for s in specs) for config in plan.todo)
-            )
+            bar.length = max(1, plan.todo_replicate_rounds)
             click.echo(
                 f" {len(plan.keys)} configurations, {len(plan.done)} already finished in {out}",
                 err=True,
             )
 
-        written = run_sweep(
-            specs,
-            db,
-            out,
-            seed=seed,
-            workers=workers,
-            scheduler=scheduler,
-            chunk_size=chunk_size,
-            force=force,
-            save_posteriors=saved,
-            progress=bar.update,
-            on_plan=on_plan,
-        )
+        try:
+            written = run_sweep(
+                specs,
+                db,
+                out,
+                seed=seed,
+                workers=workers,
+                scheduler=scheduler,
+                chunk_size=chunk_size,
+                force=force,
+                save_posteriors=saved,
+                progress=bar.update,
+                on_plan=on_plan,
+                notify=notify,
+            )
+        except KeyboardInterrupt:
+            click.echo(
+                f"\ninterrupted: finished configurations are kept in {out / 'configs'}; run the "
+                "same command again to continue",
+                err=True,
+            )
+            sys.exit(130)
     _summarise(written, out if plot else None, format_summary)
     _warn_unhealthy_fits(written)
 
@@ -324,7 +353,7 @@ def promptdb(out_path: str | None, check_path: str | None, seed: int) -> None:
     else:
         target = Path(out_path)
         if not target.parent.is_dir():
-            raise OSError(
+            raise OutputError(
                 f"cannot write {out_path!r}: directory {str(target.parent)!r} does not exist"
             )
         db = make_standin_database(seed=seed)

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -40,6 +41,8 @@ CUSTOM_KINDS: tuple[str, ...] = ("custom-poGAMBITTS", "custom-foGAMBITTS")
 TWO_STAGE_KINDS: tuple[str, ...] = ("poGAMBITTS", "foGAMBITTS", "ens-poGAMBITTS", *CUSTOM_KINDS)
 #: Agents that use generator draws.
 GENERATOR_KINDS: tuple[str, ...] = ("poGAMBITTS", "ens-poGAMBITTS", "custom-poGAMBITTS")
+#: Agents whose stage-2 noise model can be chosen (``noise: known | unknown``).
+NOISE_KINDS: tuple[str, ...] = ("poGAMBITTS", "foGAMBITTS")
 #: How custom agents may refit: :data:`gambitts.agents.custom.METHODS`, repeated here so that
 #: reading experiment files does not import ArviZ.
 FIT_METHODS: tuple[str, ...] = ("nuts", "nuts-pymc", "laplace", "advi")
@@ -118,6 +121,7 @@ class AgentSpec:
     mc_draws: int | None = 32
 
     def __post_init__(self) -> None:
+        self._check_types()
         if self.kind not in AGENT_KINDS:
             raise ExperimentError(
                 f"agent `kind` must be one of {list(AGENT_KINDS)}, got {self.kind!r}"
@@ -152,7 +156,36 @@ class AgentSpec:
             raise ExperimentError(
                 f"agent {self.label!r}: `noise` must be 'known' or 'unknown', got {self.noise!r}"
             )
+        if self.noise != "known" and self.kind not in NOISE_KINDS:
+            raise ExperimentError(
+                f"agent {self.label!r}: `noise` applies only to {', '.join(NOISE_KINDS)}; "
+                f"remove it from this {self.kind} agent"
+            )
         self._check_custom()
+
+    def _check_types(self) -> None:
+        """Refuse values of the wrong type before they are misread.
+
+        YAML and Python would otherwise take ``"no"`` as true, split a ``dims`` string into
+        letters and truncate ``draws_per_cell: 2.5``.
+        """
+        where = f"agent {self.label or self.kind!r}"
+        for name in ("kind", "label", "noise", "preset", "builder", "treatment_builder", "method"):
+            _require_type(where, name, getattr(self, name), str, "a string")
+        for name in ("context_features", "prompt_indicators"):
+            _require_type(where, name, getattr(self, name), bool, "true or false")
+        if isinstance(self.dims, str) or not isinstance(self.dims, tuple | list):
+            raise ExperimentError(
+                f"{where}: `dims` must be a list of style-dimension names, e.g. "
+                f"[optimism, formality]; got {self.dims!r}"
+            )
+        object.__setattr__(self, "dims", tuple(self.dims))
+        for dim in self.dims:
+            _require_type(where, "dims", dim, str, "a list of style-dimension names")
+        if len(set(self.dims)) != len(self.dims):
+            raise ExperimentError(f"{where}: `dims` must not repeat a dimension, got {self.dims}")
+        if self.draws_per_cell is not None:
+            _require_type(where, "draws_per_cell", self.draws_per_cell, int, "a whole number")
 
     def _check_custom(self) -> None:
         defaults = {f.name: f.default for f in dataclasses.fields(AgentSpec)}
@@ -318,15 +351,20 @@ class RunConfig:
     def key(self, seed: int, replicates: int, database: str) -> str:
         """Return a short hash identifying this configuration's results for a run.
 
-        It covers the configuration, seed, replicate count, database and, for custom agents,
-        the source files of their builders (editing a builder reruns its configurations).
+        It covers the configuration, seed, replicate count, database, the package's version,
+        code and data (:func:`~gambitts.sims.provenance.code_fingerprint`: an upgrade reruns
+        everything) and, for custom agents, the source files of their builders and of the local
+        modules those import (editing one reruns its configurations).
         """
+        from gambitts.sims.provenance import code_fingerprint
+
         payload = {
             **dataclasses.asdict(self),
             "agent": self.agent.key_fields(),
             "seed": seed,
             "replicates": replicates,
             "db": database,
+            "code": code_fingerprint(),
         }
         sources = [
             source_fingerprint(r) for r in (self.agent.builder, self.agent.treatment_builder) if r
@@ -381,6 +419,23 @@ class ExperimentSpec:
     values: tuple = ()
 
     def __post_init__(self) -> None:
+        check_block_name(self.name)
+        where = f"experiment {self.name!r}"
+        for name in ("description", "outcome_model"):
+            _require_type(where, name, getattr(self, name), str, "a string")
+        from gambitts.sims.outcomes import outcome_model_names
+
+        if self.outcome_model not in outcome_model_names():
+            raise ExperimentError(
+                f"{where}: unknown `outcome_model` {self.outcome_model!r}; choose one of "
+                f"{outcome_model_names()}"
+            )
+        if self.vary is not None:
+            _require_type(where, "vary", self.vary, str, f"one of {list(VARIATIONS)}")
+        if not isinstance(self.agents, tuple) or not all(
+            isinstance(agent, AgentSpec) for agent in self.agents
+        ):
+            raise ExperimentError(f"{where}: `agents` must be a tuple of AgentSpec")
         for name in ("n_prompts", "horizon", "replicates"):
             _require_positive_int(name, getattr(self, name))
         if self.n_prompts < 2:
@@ -453,6 +508,26 @@ class ExperimentSpec:
         return dataclasses.asdict(self)
 
 
+#: Block names become file names (``OUT/<name>.nc``, ``OUT/plots/<name>.png``).
+_BLOCK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def check_block_name(name: Any) -> None:
+    """Refuse a block name that is not a plain file name (it would write outside ``--out``).
+
+    Raises
+    ------
+    ExperimentError
+        Unless ``name`` is 1-100 letters, digits, ``_``, ``.`` or ``-``, starting with a letter
+        or digit (so no ``/``, ``..`` or hidden files).
+    """
+    if not isinstance(name, str) or not _BLOCK_NAME.match(name) or name.endswith("."):
+        raise ExperimentError(
+            f"experiment name {name!r} is not a plain file name; use letters, digits, `_`, `.` "
+            "and `-` only (it names the results file OUT/<name>.nc)"
+        )
+
+
 def dimension_subset(n_dims: int) -> tuple[str, ...]:
     """Return the paper's subset of ``n_dims`` style dimensions for ``scale_dimensions``."""
     from gambitts.sims.outcomes import dimension_subsets
@@ -467,6 +542,12 @@ def _label(vary: str, value: Any) -> str:
     if vary == "noise_level":
         return f"sd_{value}"
     return str(value)
+
+
+def _require_type(where: str, name: str, value: Any, kind: type, wanted: str) -> None:
+    """Raise unless ``value`` is a ``kind`` (a bool is not an int, a string not a bool)."""
+    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        raise ExperimentError(f"{where}: `{name}` must be {wanted}, got {value!r}")
 
 
 def _require_positive_int(name: str, value: Any) -> None:
@@ -507,8 +588,8 @@ def agent_from_dict(mapping: Any, where: str = "agent") -> AgentSpec:
     """Validate one agent entry of an experiment file."""
     fields = {f.name for f in dataclasses.fields(AgentSpec)}
     values = dict(_checked_keys(mapping, fields, where))
-    if "dims" in values:
-        values["dims"] = tuple(values["dims"])
+    if "label" in values and values["label"] == "":
+        raise ExperimentError(f"{where}: `label` must not be empty; leave it out to use the kind")
     return AgentSpec(**values)
 
 
@@ -531,12 +612,39 @@ def experiment_from_dict(name: str, mapping: Any) -> ExperimentSpec:
     return ExperimentSpec(name=name, **values)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping.
+
+    Plain YAML keeps the last of two equal keys, so a duplicated block or field would silently
+    drop the first definition.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (also on line {seen[key] + 1})",
+                    key_node.start_mark,
+                )  # fmt: skip
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(error: yaml.YAMLError) -> str:
+    """Return a YAML error as one line, with the line number where it has one."""
+    mark = getattr(error, "problem_mark", None)
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    return f"{problem} at line {mark.line + 1}" if mark is not None else problem
+
+
 def experiments_from_yaml(text: str, source: str = "experiment file") -> dict[str, ExperimentSpec]:
     """Validate a YAML document mapping experiment names to definitions."""
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as error:
-        raise ExperimentError(f"{source} is not valid YAML: {str(error).splitlines()[0]}") from None
+        raise ExperimentError(f"{source} is not valid YAML: {_yaml_problem(error)}") from None
     if not isinstance(document, dict) or not document:
         raise ExperimentError(
             f"{source} must map experiment names to definitions (see `gambitts experiments`)"

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from gambitts.errors import InputError
 from gambitts.sims.contexts import CELL_CURR_LOC, CELL_PREV_STEPS, CURR_LOC
 from gambitts.sims.promptdb import PromptDatabase
 
@@ -158,31 +159,31 @@ def load_outcome_model(name: str, dims: tuple[str, ...] | None = None) -> Outcom
     specs = _environments()
     known = outcome_model_names()
     if name not in known:
-        raise ValueError(f"unknown outcome model {name!r}; choose one of {known}")
+        raise InputError(f"unknown outcome model {name!r}; choose one of {known}")
     spec = specs[name]
     base = specs[spec["base"]] if "base" in spec else spec
     if base.get("type") == "mlp":
         from gambitts.sims.nonlinear import load_nonlinear_outcome
 
         if dims is not None:
-            raise ValueError(
+            raise InputError(
                 f"outcome model {name!r} is not linear: it cannot be restricted to dims"
             )
         return load_nonlinear_outcome(name)
     if base.get("type") != "linear":
-        raise ValueError(f"outcome model {name!r} has unknown type {base.get('type')!r}")
+        raise InputError(f"outcome model {name!r} has unknown type {base.get('type')!r}")
     context = spec.get("context_coefs", {})
     loc_coefs = {loc: float(v) for loc, v in context.get("curr_loc", {}).items()}
     unknown_locs = set(loc_coefs) - set(CURR_LOC)
     if unknown_locs:
-        raise ValueError(
+        raise InputError(
             f"outcome model {name!r} has unknown curr_loc levels {sorted(unknown_locs)}"
         )
     coefs = {dim: float(c) for dim, c in base["coefs"].items()}
     if dims is not None:
         missing = [dim for dim in dims if dim not in coefs]
         if missing:
-            raise ValueError(f"outcome model {name!r} has no coefficient for {missing}")
+            raise InputError(f"outcome model {name!r} has no coefficient for {missing}")
         coefs = {dim: coefs[dim] for dim in dims}
     return LinearOutcome(
         name=name if dims is None else f"{name}[{len(dims)} dims]",

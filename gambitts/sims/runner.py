@@ -17,6 +17,7 @@ import numpy as np
 import xarray as xr
 
 from gambitts.agents import Agent
+from gambitts.errors import InputError
 from gambitts.models.random_streams import BatchRandom, ReplicateRandom
 from gambitts.sims.contexts import CELL_LABELS
 from gambitts.sims.experiments import AgentSpec, ExperimentSpec, RunConfig
@@ -96,7 +97,8 @@ def simulate(
         )
         agent.update(cells, actions, observed_z[rows], rewards)
         action[t] = actions
-        reward[t] = rewards
+        with np.errstate(over="ignore"):  # an overflow to inf is refused by _check_finite
+            reward[t] = rewards
         if progress is not None and (t + 1) % _PROGRESS_EVERY == 0:
             progress(_PROGRESS_EVERY * n_replicates)
     if progress is not None and horizon % _PROGRESS_EVERY:
@@ -218,12 +220,32 @@ def run_config(
     replicates = np.asarray(replicates, dtype=np.int64)
     run = _prepare(config, db, seed, replicates)
     trace = run.simulate(progress)
+    _check_finite(trace, run, db)
     ds = _trace_dataset(config, db, run, trace, replicates)
     diagnostics = getattr(run.agent, "diagnostics_", None)
     if diagnostics is not None:
         diagnostics = diagnostics.assign_coords(replicate=replicates)
         ds = ds.merge(diagnostics.rename({n: FIT_PREFIX + n for n in diagnostics.data_vars}))
     return ds
+
+
+def _check_finite(trace: Trace, run: _PreparedRun, db: PromptDatabase) -> None:
+    """Refuse a run whose rewards or regret overflowed, before anything is cached.
+
+    Raises
+    ------
+    InputError
+        Naming the database's largest-scored dimension of those the world reads.
+    """
+    if np.isfinite(trace.regret).all() and np.isfinite(trace.reward).all():
+        return
+    dims = list(run.world.outcome.dims)
+    largest = np.nanmax(np.abs(db.z[..., db.dim_index(dims)]), axis=(0, 1, 2))
+    worst = dims[int(np.argmax(largest))]
+    raise InputError(
+        f"the simulation produced non-finite rewards or regret: the database's scores are too "
+        f"large (column {worst!r} reaches {largest.max():.3g}); rescale the style scores"
+    )
 
 
 def _trace_dataset(

@@ -16,18 +16,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import signal
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from gambitts import __version__
+from gambitts.errors import InputError, OutputError
 from gambitts.sims.experiments import CUSTOM_KINDS, ExperimentSpec, RunConfig
-from gambitts.sims.files import write_netcdf_atomic
+from gambitts.sims.files import remove_stale_temporaries, write_netcdf_atomic
 from gambitts.sims.promptdb import PromptDatabase
+from gambitts.sims.provenance import code_fingerprint, provenance
 from gambitts.sims.runner import (
     experiment_dataset,
     experiment_fit_diagnostics,
@@ -36,6 +43,11 @@ from gambitts.sims.runner import (
 )
 
 ProgressCallback = Callable[[int], None]
+
+#: Largest root seed: it is stored as a signed 64-bit NetCDF attribute.
+MAX_SEED = 2**63 - 1
+#: Lock file of an output folder (see :func:`output_lock`).
+_LOCK_NAME = ".gambitts.lock"
 
 #: NetCDF group of a block's file holding its custom agents' fit diagnostics (ArviZ reads it
 #: as ``az.from_netcdf(path).fit_diagnostics``).
@@ -51,25 +63,42 @@ _ONE_THREAD_PER_WORKER = {
 }
 
 
+@dataclass(frozen=True)
+class PlannedRun:
+    """One configuration run for a replicate count: the unit a sweep computes and caches.
+
+    Two blocks may share a configuration but ask for different replicate counts; they are two
+    planned runs with two results keys.
+    """
+
+    config: RunConfig
+    replicates: int
+
+
 @dataclass
 class SweepPlan:
     """What a sweep will run, and what it can reuse.
 
     Attributes
     ----------
-    keys : dict of RunConfig to str
-        Every distinct configuration of the sweep and its results key.
+    keys : dict of PlannedRun to str
+        Every distinct planned run of the sweep and its results key.
     done : set of str
-        Keys whose results are already on disk.
+        Keys whose results are already on disk (and were readable).
     """
 
-    keys: dict[RunConfig, str] = field(default_factory=dict)
+    keys: dict[PlannedRun, str] = field(default_factory=dict)
     done: set[str] = field(default_factory=set)
 
     @property
-    def todo(self) -> list[RunConfig]:
-        """Configurations still to run, in plan order."""
-        return [config for config, key in self.keys.items() if key not in self.done]
+    def todo(self) -> list[PlannedRun]:
+        """Planned runs still to compute, in plan order."""
+        return [run for run, key in self.keys.items() if key not in self.done]
+
+    @property
+    def todo_replicate_rounds(self) -> int:
+        """Replicate-rounds still to compute (the length of a progress bar)."""
+        return sum(run.replicates * run.config.horizon for run in self.todo)
 
 
 def database_fingerprint(db: PromptDatabase) -> str:
@@ -81,15 +110,23 @@ def database_fingerprint(db: PromptDatabase) -> str:
     return digest.hexdigest()[:16]
 
 
+def planned_runs(spec: ExperimentSpec) -> list[PlannedRun]:
+    """Return the planned runs of one block, setting by setting."""
+    return [
+        PlannedRun(config, spec.replicates)
+        for setting in spec.settings()
+        for config in setting.configs
+    ]
+
+
 def plan_sweep(
     specs: Sequence[ExperimentSpec], db_key: str, out_dir: Path, *, seed: int, force: bool
 ) -> SweepPlan:
-    """Resolve ``specs`` into distinct configurations and find those already finished."""
+    """Resolve ``specs`` into distinct planned runs and find those already on disk."""
     plan = SweepPlan()
     for spec in specs:
-        for setting in spec.settings():
-            for config in setting.configs:
-                plan.keys.setdefault(config, config.key(seed, spec.replicates, db_key))
+        for run in planned_runs(spec):
+            plan.keys.setdefault(run, run.config.key(seed, run.replicates, db_key))
     if not force:
         plan.done = {key for key in plan.keys.values() if _config_path(out_dir, key).exists()}
     return plan
@@ -112,18 +149,23 @@ def run_sweep(
     save_posteriors: Sequence[int] = (),
     progress: ProgressCallback | None = None,
     on_plan: Callable[[SweepPlan], None] | None = None,
+    notify: Callable[[str], None] | None = None,
 ) -> dict[str, Path]:
     """Run experiment blocks, resuming from finished configurations, and write their files.
+
+    Everything that can be checked is checked before anything runs: the arguments, every
+    configuration against the database, the memory the run needs, and that no other run is
+    writing to ``out_dir``.
 
     Parameters
     ----------
     specs : sequence of ExperimentSpec
-        All blocks must share ``replicates`` for the keys to be comparable; each block may
-        have its own horizon.
+        Blocks may have their own replicate counts and horizons.
     db : PromptDatabase
     out_dir : path
-        Where ``configs/`` and the blocks' ``<name>.nc`` go.
+        Where ``configs/`` and the blocks' ``<name>.nc`` go. It is locked for the run.
     seed : int
+        Root seed, 0 <= seed < 2**63 (it is stored as a NetCDF attribute).
     workers : int
         Local worker processes (ignored with ``scheduler``); 1 runs in this process.
     scheduler : str, optional
@@ -142,43 +184,303 @@ def run_sweep(
         Called with rounds x replicates completed.
     on_plan : callable, optional
         Called once with the :class:`SweepPlan` before anything runs.
+    notify : callable, optional
+        Called with one-line notices: reused or unreadable cached files, stale temporary files
+        removed, a block file replaced that held other settings.
 
     Returns
     -------
     dict of str to Path
         Each block's results file.
+
+    Raises
+    ------
+    InputError
+        If an argument or a configuration is invalid, or the run would not fit in memory.
+    OutputError
+        If ``out_dir`` is in use by another run, or a file cannot be written.
     """
-    if workers < 1 or chunk_size < 1:
-        raise ValueError(
-            f"`workers` and `chunk_size` must be positive, got {workers} and {chunk_size}"
-        )
+    notify = notify or (lambda message: None)
+    check_sweep_arguments(specs, seed=seed, workers=workers, chunk_size=chunk_size)
+    check_saved_replicates(specs, save_posteriors)
+    check_against_database(specs, db)
+    check_memory(specs, chunk_size=chunk_size, workers=1 if scheduler else workers)
     out = Path(out_dir)
-    (out / "configs").mkdir(parents=True, exist_ok=True)
-    plan = plan_sweep(specs, database_fingerprint(db), out, seed=seed, force=force)
-    if on_plan is not None:
-        on_plan(plan)
-    for config in plan.todo:
-        config.agent.load_builders()  # a custom agent's missing builder fails here, not in a worker
-    replicates = {config: _replicates_of(specs, config) for config in plan.todo}
-    if plan.todo:
-        if scheduler is None and workers == 1:
-            _run_serial(plan, db, out, seed, replicates, progress)
-        else:
-            _run_dask(plan, db, out, seed, replicates, chunk_size, workers, scheduler, progress)
-    written = {}
+    with output_lock(out):
+        (out / "configs").mkdir(parents=True, exist_ok=True)
+        for folder in (out, out / "configs", out / "plots"):
+            for stale in remove_stale_temporaries(folder):
+                notify(f"removed {stale}, a temporary file left by an interrupted run")
+        plan = plan_sweep(specs, database_fingerprint(db), out, seed=seed, force=force)
+        _verify_finished(plan, out, notify)
+        if on_plan is not None:
+            on_plan(plan)
+        for run in plan.todo:
+            run.config.agent.load_builders()  # a missing builder fails here, not in a worker
+        if plan.todo:
+            if scheduler is None and workers == 1:
+                _run_serial(plan, db, out, seed, progress)
+            else:
+                _run_dask(plan, db, out, seed, chunk_size, workers, scheduler, progress)
+        return {
+            spec.name: _write_block(spec, plan, db, out, seed, save_posteriors, notify)
+            for spec in specs
+        }
+
+
+def check_sweep_arguments(
+    specs: Sequence[ExperimentSpec], *, seed: int, workers: int, chunk_size: int
+) -> None:
+    """Refuse bad sweep arguments with a one-line :class:`InputError`."""
+    for name, value in (("workers", workers), ("chunk_size", chunk_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"`{name}` must be a positive integer, got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise InputError(f"`seed` must be an integer from 0 to 2**63 - 1, got {seed!r}")
+    if not specs:
+        raise InputError("no experiment blocks to run")
+    names = [spec.name for spec in specs]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise InputError(
+            f"experiment block(s) {repeated} given twice; each block writes OUT/<name>.nc once"
+        )
+
+
+def check_saved_replicates(specs: Sequence[ExperimentSpec], replicates: Sequence[int]) -> None:
+    """Refuse ``save_posteriors`` replicates outside any block's replicate range."""
     for spec in specs:
-        results = {}
-        for setting in spec.settings():
-            for config in setting.configs:
-                with xr.open_dataset(_config_path(out, plan.keys[config]), engine="h5netcdf") as ds:
-                    results[config] = ds.load()
-        dataset = experiment_dataset(spec, results, seed=seed, db=db)
-        groups = _posterior_groups(spec, db, seed, save_posteriors)
-        diagnostics = experiment_fit_diagnostics(spec, results)
-        if diagnostics is not None:
-            groups[FIT_DIAGNOSTICS_GROUP] = diagnostics
-        written[spec.name] = write_netcdf_atomic(dataset, out / f"{spec.name}.nc", groups)
+        outside = [r for r in replicates if not 0 <= r < spec.replicates]
+        if outside:
+            raise InputError(
+                f"`save_posteriors` replicates {outside} are outside 0..{spec.replicates - 1} "
+                f"of experiment {spec.name!r}"
+            )
+
+
+def check_against_database(specs: Sequence[ExperimentSpec], db: PromptDatabase) -> None:
+    """Refuse configurations the database cannot serve (too few prompts, unknown dims).
+
+    Raises
+    ------
+    InputError
+        Naming the block and what the database lacks.
+    """
+    from gambitts.sims.outcomes import load_outcome_model
+
+    for spec in specs:
+        for run in planned_runs(spec):
+            config = run.config
+            where = f"experiment {spec.name!r}"
+            if config.n_prompts > db.n_prompts:
+                raise InputError(
+                    f"{where} asks for {config.n_prompts} prompts but the database has "
+                    f"{db.n_prompts}; lower `n_prompts` or use a larger database"
+                )
+            outcome = load_outcome_model(config.outcome_model, config.outcome_dims)
+            wanted = {
+                "outcome model": outcome.dims,
+                f"agent {config.agent.label!r}": config.agent.dims,
+            }
+            for who, dims in wanted.items():
+                missing = [dim for dim in dims if dim not in db.dims]
+                if missing:
+                    raise InputError(
+                        f"{where}: the {who} uses style dimension(s) {missing} that the "
+                        f"database lacks; its dimensions are {list(db.dims)}"
+                    )
+
+
+#: Bytes per replicate-round kept of a run: regret, reward (float32), action, optimal action
+#: and context cell (int16), plus the world's random numbers while it runs.
+_BYTES_PER_REPLICATE_ROUND = 14 + 24
+#: Copies of a block's results alive at once while it is assembled (configurations, settings
+#: concatenated, the block).
+_ASSEMBLY_COPIES = 3
+
+
+def estimate_memory(specs: Sequence[ExperimentSpec], *, chunk_size: int, workers: int) -> int:
+    """Return a rough upper bound of the bytes a sweep needs at once.
+
+    The largest of: assembling the largest block in this process, or every worker running a
+    chunk of the longest configuration.
+    """
+    assembly = max(
+        len(planned_runs(spec)) * spec.replicates * spec.horizon * 14 * _ASSEMBLY_COPIES
+        for spec in specs
+    )
+    chunk = max(
+        min(chunk_size, spec.replicates) * spec.horizon * _BYTES_PER_REPLICATE_ROUND
+        for spec in specs
+    )
+    return max(assembly, workers * chunk)
+
+
+def check_memory(specs: Sequence[ExperimentSpec], *, chunk_size: int, workers: int) -> None:
+    """Refuse a sweep whose results would not fit in this machine's available memory."""
+    needed = estimate_memory(specs, chunk_size=chunk_size, workers=workers)
+    available = _available_memory()
+    if available is not None and needed > available:
+        raise InputError(
+            f"this run needs about {needed / 2**30:.1f} GiB of memory but "
+            f"{available / 2**30:.1f} GiB is available; lower --replicates or --horizon, or "
+            "run the blocks one at a time"
+        )
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None
+
+
+@contextmanager
+def output_lock(out: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output folder for one run.
+
+    Two runs writing one folder would replace each other's block files; the second is refused
+    at once. The lock is released when the process ends, however it ends.
+
+    Raises
+    ------
+    OutputError
+        If another process holds the lock.
+    """
+    import fcntl
+
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / _LOCK_NAME
+    try:
+        handle = open(path, "a+")
+    except OSError as error:
+        raise OutputError(f"cannot lock output folder {str(out)!r}: {error.strerror}") from None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise OutputError(
+                f"output folder {str(out)!r} is in use by another gambitts run (pid {holder}); "
+                "wait for it to finish or choose another --out"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _verify_finished(plan: SweepPlan, out: Path, notify: Callable[[str], None]) -> None:
+    """Check each cached configuration file; forget (and delete) those that are unreadable."""
+    reused = 0
+    for run, key in plan.keys.items():
+        if key not in plan.done:
+            continue
+        path = _config_path(out, key)
+        problem = _cached_problem(path, run)
+        if problem is None:
+            reused += 1
+            continue
+        notify(f"{path} {problem}; recomputing it")
+        path.unlink(missing_ok=True)
+        plan.done.discard(key)
+    if reused:
+        notify(
+            f"reusing {reused} finished configuration(s) from {out / 'configs'}, made by this "
+            f"gambitts ({__version__}, code {code_fingerprint()}); --force recomputes them"
+        )
+
+
+def _cached_problem(path: Path, run: PlannedRun) -> str | None:
+    """Return why a cached configuration file cannot be used, or ``None`` if it can."""
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            sizes = dict(ds["regret"].sizes)
+            regret = ds["regret"].values
+    except Exception as error:  # noqa: BLE001 - any failure to read means: recompute it
+        reason = " ".join(str(error).split())[:120]
+        return f"is unreadable ({type(error).__name__}: {reason})"
+    expected = {"replicate": run.replicates, "t": run.config.horizon}
+    if sizes != expected:
+        return f"holds regret of shape {sizes}, not {expected}"
+    if not np.isfinite(regret).all():
+        return "holds non-finite regret"
+    return None
+
+
+def _write_block(
+    spec: ExperimentSpec,
+    plan: SweepPlan,
+    db: PromptDatabase,
+    out: Path,
+    seed: int,
+    save_posteriors: Sequence[int],
+    notify: Callable[[str], None],
+) -> Path:
+    """Assemble one block's file from its configurations and write it in place."""
+    results = {}
+    for run in planned_runs(spec):
+        with xr.open_dataset(_config_path(out, plan.keys[run]), engine="h5netcdf") as ds:
+            results[run.config] = ds.load()
+    dataset = experiment_dataset(spec, results, seed=seed, db=db)
+    dataset.attrs.update(provenance())
+    groups = _posterior_groups(spec, db, seed, save_posteriors)
+    diagnostics = experiment_fit_diagnostics(spec, results)
+    if diagnostics is not None:
+        groups[FIT_DIAGNOSTICS_GROUP] = diagnostics
+    path = out / f"{spec.name}.nc"
+    previous = _run_description(path)
+    written = write_netcdf_atomic(dataset, path, groups)
+    current = _run_description(path)
+    if previous is not None and previous != current:
+        changes = _differences(previous, current)
+        notify(f"replaced {path}, which held another run of {spec.name!r} ({changes})")
     return written
+
+
+def _run_description(path: Path) -> dict[str, Any] | None:
+    """Return what identifies the run a block file holds (``None`` if there is no such file)."""
+    if not path.exists():
+        return None
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            attrs = dict(ds.attrs)
+            sizes = {dim: ds.sizes.get(dim) for dim in ("replicate", "t")}
+    except Exception:  # noqa: BLE001 - a foreign or broken file: it is simply replaced
+        return {"file": "unreadable"}
+    return {
+        "seed": attrs.get("seed"),
+        "replicates": sizes["replicate"],
+        "horizon": sizes["t"],
+        "config": attrs.get("config"),
+        "prompt_db": attrs.get("prompt_db"),
+        "code": attrs.get("code"),
+    }
+
+
+def _differences(previous: dict[str, Any], current: dict[str, Any]) -> str:
+    changed = [
+        f"{name} {previous.get(name)} -> {current.get(name)}"
+        if name in ("seed", "replicates", "horizon")
+        else f"other {name}"
+        for name in current
+        if previous.get(name) != current.get(name)
+    ]
+    return ", ".join(changed) or "other settings"
 
 
 def read_fit_diagnostics(path: str | os.PathLike) -> xr.Dataset | None:
@@ -197,12 +499,6 @@ def _posterior_groups(
 ) -> dict[str, xr.Dataset]:
     if not replicates:
         return {}
-    outside = [r for r in replicates if not 0 <= r < spec.replicates]
-    if outside:
-        raise ValueError(
-            f"`save_posteriors` replicates {outside} are outside 0..{spec.replicates - 1} "
-            f"of experiment {spec.name!r}"
-        )
     groups = {}
     for setting in spec.settings():
         for config in setting.configs:
@@ -216,19 +512,13 @@ def _posterior_groups(
     return groups
 
 
-def _replicates_of(specs: Sequence[ExperimentSpec], config: RunConfig) -> int:
-    for spec in specs:
-        if any(config in setting.configs for setting in spec.settings()):
-            return spec.replicates
-    raise KeyError(config)  # pragma: no cover - every planned config comes from a spec
-
-
-def _run_serial(plan, db, out, seed, replicates, progress) -> None:
-    for config in plan.todo:
+def _run_serial(plan, db, out, seed, progress) -> None:
+    for run in plan.todo:
         result = run_config(
-            config, db, seed=seed, replicates=range(replicates[config]), progress=progress
+            run.config, db, seed=seed, replicates=range(run.replicates), progress=progress
         )
-        write_netcdf_atomic(result, _config_path(out, plan.keys[config]))
+        result.attrs.update(provenance())
+        write_netcdf_atomic(result, _config_path(out, plan.keys[run]))
 
 
 def _run_config_in_worker(config: RunConfig, db: PromptDatabase, **kwargs) -> xr.Dataset:
@@ -242,57 +532,74 @@ def _run_config_in_worker(config: RunConfig, db: PromptDatabase, **kwargs) -> xr
         return run_config(config, db, **kwargs)
 
 
-def _run_dask(plan, db, out, seed, replicates, chunk_size, workers, scheduler, progress) -> None:
-    from dask.distributed import Client, LocalCluster, as_completed
+def _run_dask(plan, db, out, seed, chunk_size, workers, scheduler, progress) -> None:
+    from dask.distributed import Client, as_completed
 
-    cluster = None
-    if scheduler is None:
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            env=_ONE_THREAD_PER_WORKER,
-        )
+    cluster = _local_cluster(workers) if scheduler is None else None
     client = Client(scheduler or cluster)
+    futures = {}
     try:
         db_future = client.scatter(db, broadcast=True)
         n_workers = max(1, len(client.scheduler_info()["workers"]))
-        chunks: dict[RunConfig, list] = {}
-        futures = {}
-        for config in plan.todo:
-            n = replicates[config]
+        chunks: dict[PlannedRun, list] = {}
+        for run in plan.todo:
+            n = run.replicates
             size = chunk_size
-            if config.agent.kind in CUSTOM_KINDS:
+            if run.config.agent.kind in CUSTOM_KINDS:
                 size = min(chunk_size, -(-n // n_workers))
             starts = range(0, n, size)
-            chunks[config] = [None] * len(starts)
+            chunks[run] = [None] * len(starts)
             for index, start in enumerate(starts):
                 future = client.submit(
                     _run_config_in_worker,
-                    config,
+                    run.config,
                     db_future,
                     seed=seed,
                     replicates=range(start, min(start + size, n)),
                     pure=False,
                 )
-                futures[future] = (config, index)
+                futures[future] = (run, index)
         for future in as_completed(futures):
-            config, index = futures.pop(future)
-            chunk = future.result()
-            chunks[config][index] = chunk
+            run, index = futures.pop(future)
+            chunk = future.result()  # a worker's error is raised here, as it was raised there
+            chunks[run][index] = chunk
             if progress is not None:
                 progress(chunk.sizes["replicate"] * chunk.sizes["t"])
-            if all(part is not None for part in chunks[config]):
+            if all(part is not None for part in chunks[run]):
                 combined = xr.concat(
-                    chunks.pop(config),
+                    chunks.pop(run),
                     dim="replicate",
                     data_vars="minimal",
                     coords="minimal",
                     compat="override",
                 )
-                write_netcdf_atomic(combined, _config_path(out, plan.keys[config]))
+                combined.attrs.update(provenance())
+                write_netcdf_atomic(combined, _config_path(out, plan.keys[run]))
     finally:
+        client.cancel(list(futures))
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _local_cluster(workers: int):
+    """Start the local worker processes, deaf to Ctrl-C and quiet about failed tasks.
+
+    Ctrl-C in a terminal reaches every process of the group; the workers ignore it and this
+    process stops them, so an interruption prints one line instead of a traceback per worker.
+    A failed task is reported once, by this process, instead of in each worker's log too.
+    """
+    from dask.distributed import LocalCluster
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the workers
+    try:
+        return LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            env=_ONE_THREAD_PER_WORKER,
+            silence_logs=logging.CRITICAL,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)

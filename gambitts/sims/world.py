@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from gambitts.errors import InputError
 from gambitts.sims.contexts import N_CELLS
 from gambitts.sims.outcomes import OutcomeModel
 from gambitts.sims.promptdb import PromptDatabase
@@ -31,7 +32,7 @@ def select_prompts(db: PromptDatabase, outcome: OutcomeModel, n_arms: int) -> np
         Database prompt indices, from the worst to the best.
     """
     if not 2 <= n_arms <= db.n_prompts:
-        raise ValueError(
+        raise InputError(
             f"`n_arms` must be between 2 and {db.n_prompts} (the database's prompts), got {n_arms}"
         )
     table = outcome.expected_reward_table(db)
@@ -81,7 +82,7 @@ class GeneratorWorld:
         noise_sd: float,
     ) -> None:
         if not noise_sd >= 0:
-            raise ValueError(f"`noise_sd` must be non-negative, got {noise_sd}")
+            raise InputError(f"`noise_sd` must be non-negative, got {noise_sd}")
         self.db = db
         self.outcome = outcome
         self.arm_prompts = np.asarray(arm_prompts, dtype=np.int64)

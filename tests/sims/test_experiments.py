@@ -121,6 +121,33 @@ def test_agent_specs_build_the_right_agents():
             {"agents": [{"kind": "StdTS", "colour": "red"}]},
             r"agent 1: unknown key\(s\) \['colour'\]",
         ),
+        # Values of the wrong type are refused, never misread.
+        (
+            {"agents": [{"kind": "poGAMBITTS", "dims": ["optimism"], "context_features": "no"}]},
+            "`context_features` must be true or false, got 'no'",
+        ),
+        (
+            {"agents": [{"kind": "poGAMBITTS", "dims": "optimism"}]},
+            "`dims` must be a list of style-dimension names, e.g. .*; got 'optimism'",
+        ),
+        (
+            {"agents": [{"kind": "poGAMBITTS", "dims": ["optimism"], "draws_per_cell": 2.5}]},
+            "`draws_per_cell` must be a whole number, got 2.5",
+        ),
+        ({"agents": [{"kind": "StdTS", "label": 5}]}, "`label` must be a string, got 5"),
+        ({"agents": [{"kind": "StdTS", "label": ""}]}, "`label` must not be empty"),
+        ({"agents": [{"kind": 5}]}, "`kind` must be a string, got 5"),
+        (
+            {"agents": [{"kind": "poGAMBITTS", "dims": ["optimism", "optimism"]}]},
+            "`dims` must not repeat a dimension",
+        ),
+        (
+            {"agents": [{"kind": "StdTS", "noise": "unknown"}]},
+            "`noise` applies only to poGAMBITTS, foGAMBITTS",
+        ),
+        ({"description": 5}, "`description` must be a string, got 5"),
+        ({"outcome_model": "linear_9d"}, "unknown `outcome_model` 'linear_9d'; choose one of"),
+        ({"vary": ["noise_level"]}, "`vary` must be one of"),
     ],
     ids=lambda x: str(x)[:30],
 )
@@ -152,6 +179,12 @@ def test_user_files_are_read_and_validated(tmp_path):
     assert list(load_experiment_file(path)) == ["mine"]
     path.write_text("mine: [1, 2\n")
     with pytest.raises(ExperimentError, match="is not valid YAML"):
+        load_experiment_file(path)
+    path.write_text(
+        "mine:\n  description: d\n  outcome_model: linear_1d\n  outcome_model: linear_3d\n"
+        "  agents: [{kind: StdTS}]\n"
+    )
+    with pytest.raises(ExperimentError, match=r"duplicate key 'outcome_model' \(also on line 3\)"):
         load_experiment_file(path)
     path.write_text("- just a list\n")
     with pytest.raises(ExperimentError, match="must map experiment names to definitions"):

@@ -11,6 +11,7 @@ import time
 import pytest
 import xarray as xr
 
+from gambitts.errors import InputError
 from gambitts.sims.experiments import experiments_from_yaml
 from gambitts.sims.sweep import plan_sweep, run_sweep
 
@@ -48,6 +49,10 @@ def test_configurations_shared_by_blocks_run_once(tmp_path):
     plan = plan_sweep(specs, "db", tmp_path, seed=0, force=False)
     # StdTS at sd_0 with 5 prompts appears in both blocks: 4 + 4 - 1 distinct configurations.
     assert len(plan.keys) == 7 and len(set(plan.keys.values())) == 7
+    # ... but not when the blocks ask for different replicate counts: then it runs twice.
+    specs[1] = specs[1].with_overrides(replicates=4)
+    plan = plan_sweep(specs, "db", tmp_path, seed=0, force=False)
+    assert len(plan.keys) == 8 and len(set(plan.keys.values())) == 8
 
 
 @pytest.mark.parametrize("cluster", ["local", "scheduler"])
@@ -106,5 +111,8 @@ def test_a_killed_sweep_resumes_to_the_uninterrupted_result(tmp_path):
 
 def test_bad_sweep_arguments_are_refused(tmp_path, standin_db):
     specs = list(experiments_from_yaml(TINY).values())
-    with pytest.raises(ValueError, match="`workers` and `chunk_size` must be positive"):
+    with pytest.raises(InputError, match="`workers` must be a positive integer, got 0"):
         run_sweep(specs, standin_db, tmp_path, workers=0)
+    with pytest.raises(InputError, match=r"`seed` must be an integer from 0 to 2\*\*63 - 1"):
+        run_sweep(specs, standin_db, tmp_path, seed=2**64)
+    assert not (tmp_path / "configs").exists()  # refused before anything was written

@@ -1,0 +1,129 @@
+"""The command's errors: one line and exit code 2 for a user's mistake, a traceback for a bug."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from gambitts.cli.main import main
+
+TINY = """
+tiny:
+  description: d
+  outcome_model: linear_3d
+  replicates: 2
+  horizon: 5
+  agents: [{kind: StdTS}]
+"""
+
+
+def _run(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--seed", "18446744073709551616"], "--seed"),
+        (["--seed", "-1"], "--seed"),
+        (["--save-posteriors", "7"], r"`save_posteriors` replicates [7] are outside 0..1"),
+        (["--save-posteriors", "a"], "must be comma-separated replicate numbers"),
+        (["--out", ""], "must name a folder, got ''"),
+        (["--replicates", "1000000000", "--horizon", "1000000"], "GiB of memory but"),
+    ],
+    ids=["seed-2**64", "negative-seed", "saved-replicate", "saved-text", "empty-out", "huge"],
+)
+def test_bad_options_are_one_line_before_any_work(tmp_path, args, message):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    out = tmp_path / "out"
+    options = ["--out", str(out), *args] if "--out" not in args else args
+    result = _run("simulate", "--config", str(config), "--workers", "1", *options)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (out / "configs").exists() or not list((out / "configs").iterdir())
+
+
+def test_a_plots_path_that_is_a_file_is_refused_before_any_work(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    (tmp_path / "plots").write_text("not a folder")
+    result = _run("simulate", "--config", str(config), "--workers", "1", "--out", str(tmp_path))
+    assert result.exit_code == 2
+    assert "is a file, not a folder" in result.output
+    assert not (tmp_path / "configs").exists()
+
+
+def test_a_bug_shows_its_traceback_and_debug_shows_any(tmp_path, monkeypatch):
+    import gambitts.sims.sweep as sweep
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug in gambitts")
+
+    monkeypatch.setattr(sweep, "run_sweep", broken)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    result = _run("simulate", "--config", str(config), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 1 and isinstance(result.exception, ZeroDivisionError)
+
+    config.write_text(TINY.replace("StdTS", "UCB"))
+    plain = _run("simulate", "--config", str(config), "--out", str(tmp_path / "o"))
+    assert plain.exit_code == 2 and plain.output.count("\n") == 1
+    debug = _run("--debug", "simulate", "--config", str(config), "--out", str(tmp_path / "o"))
+    assert debug.exit_code == 1 and "agent `kind` must be one of" in str(debug.exception)
+
+
+def test_ctrl_c_is_one_line_and_keeps_finished_work(tmp_path, monkeypatch):
+    import gambitts.sims.sweep as sweep
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep, "run_sweep", interrupted)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    result = _run("simulate", "--config", str(config), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 130
+    assert "interrupted: finished configurations are kept in" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_block_named_as_a_path_writes_nothing_outside_out(tmp_path):
+    victim = tmp_path / "victim.nc"
+    victim.write_text("precious")
+    config = tmp_path / "evil.yaml"
+    config.write_text(TINY.replace("tiny:", f"'{tmp_path / 'victim'}':"))
+    result = _run("simulate", "--config", str(config), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2 and "is not a plain file name" in result.output
+    assert victim.read_text() == "precious"
+
+
+def test_a_full_disk_is_one_line_naming_the_file(tmp_path):
+    """On a real full file system (a small tmpfs, mounted where the machine lets us)."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        config = tmp_path / "tiny.yaml"
+        config.write_text(TINY.replace("horizon: 5", "horizon: 3000"))
+        result = subprocess.run(
+            [sys.executable, "-m", "gambitts.cli", "simulate", "--config", str(config),
+             "--workers", "1", "--out", str(mount)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith("Error: cannot write") and "disk is full" in last
+        assert "Traceback" not in result.stderr
+        leftovers = [p.name for p in mount.rglob("*") if p.suffix in (".nc", ".tmp")]
+        assert leftovers == []
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
