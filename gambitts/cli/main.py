@@ -247,16 +247,50 @@ def _warn_unhealthy_fits(written: dict[str, Path]) -> None:
 @main.command()
 @click.argument("results_file", type=click.Path(dir_okay=False, exists=True))
 def inspect(results_file: str) -> None:
-    """Print a results file's regret summary, saved posteriors and fit diagnostics."""
+    """Print a results file's regret summary, saved posteriors and fit diagnostics.
+
+    RESULTS_FILE is a block's OUT/<block>.nc; for a per-configuration file (OUT/configs/*.nc)
+    a short summary of its regret is printed.
+    """
     import arviz as az
     import xarray as xr
 
+    from gambitts.errors import InputError
     from gambitts.models.diagnostics import unhealthy
-    from gambitts.sims.results import format_fit_diagnostics, format_summary
+    from gambitts.sims.results import (
+        block_problem,
+        format_configuration_summary,
+        format_fit_diagnostics,
+        format_summary,
+        is_configuration_results,
+    )
     from gambitts.sims.sweep import FIT_DIAGNOSTICS_GROUP
 
-    tree = xr.open_datatree(results_file, engine="h5netcdf")
-    click.echo(format_summary(tree.to_dataset()))
+    needs = "`gambitts inspect` needs a block's results file, OUT/<block>.nc of `gambitts simulate`"
+    try:
+        tree = xr.open_datatree(results_file, engine="h5netcdf")
+    except Exception as error:  # any reader error means the file cannot be read
+        reason = " ".join(str(error).split()) or type(error).__name__
+        raise InputError(f"cannot read {results_file!r} as NetCDF ({reason}); {needs}") from None
+    root = tree.to_dataset()
+    problem = block_problem(root)
+    if {"z", "n_draws"} <= set(root.data_vars) and "regret" not in root.data_vars:
+        problem = f"a generator database (see `gambitts promptdb --check {results_file}`)"
+    if problem is None or is_configuration_results(root):
+        try:
+            root["regret"].load()  # a damaged file fails here, not halfway through the output
+        except Exception as error:  # a damaged chunk fails with the reader's own error
+            reason = " ".join(str(error).split()) or type(error).__name__
+            raise InputError(
+                f"{results_file!r} is damaged: its `regret` cannot be read ({reason}); "
+                "rerun the `gambitts simulate` that wrote it"
+            ) from None
+    if is_configuration_results(root):
+        click.echo(f"{results_file}: {format_configuration_summary(root)}")
+        return
+    if problem is not None:
+        raise InputError(f"{results_file!r} is {problem}; {needs}")
+    click.echo(format_summary(root))
     posteriors = [
         node for node in tree.subtree if node.path.startswith("/posteriors") and node.data_vars
     ]
@@ -280,21 +314,26 @@ def inspect(results_file: str) -> None:
 )
 @click.option("--all", "plot_all", is_flag=True, help="Every block found (the default).")
 def plot(results_dir: str, names: tuple[str, ...], plot_all: bool) -> None:
-    """Write PNG and PDF figures of every block in RESULTS_DIR to RESULTS_DIR/plots."""
-    import xarray as xr
+    """Write PNG and PDF figures of every block in RESULTS_DIR to RESULTS_DIR/plots.
 
+    Other .nc files in RESULTS_DIR are skipped, with a line on stderr each.
+    """
+    from gambitts.errors import InputError
     from gambitts.sims.plots import plot_experiment
-    from gambitts.sims.report import results_files
+    from gambitts.sims.report import load_block, results_files
 
-    files = results_files(results_dir)
+    files = results_files(results_dir, notify=lambda line: click.echo(line, err=True))
     if names and not plot_all:
+        found = [f.stem for f in files]
         files = [f for f in files if f.stem in names]
         missing = sorted(set(names) - {f.stem for f in files})
         if missing:
-            raise OSError(f"no results for {missing} in {results_dir!r}")
+            raise InputError(
+                f"no results of {', '.join(missing)} in {results_dir!r}; "
+                f"blocks found there: {', '.join(found)}"
+            )
     for path in files:
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            written = plot_experiment(ds.load(), Path(results_dir) / "plots")
+        written = plot_experiment(load_block(path), Path(results_dir) / "plots")
         click.echo(f"{path.stem}: {', '.join(str(p) for p in written)}")
 
 
@@ -313,10 +352,13 @@ def plot(results_dir: str, names: tuple[str, ...], plot_all: bool) -> None:
     help="Also write our results beside the paper's findings here (e.g. docs/results.md).",
 )
 def report(results_dir: str, out_path: str | None, findings_path: str | None) -> None:
-    """Print and save a markdown table of final cumulative regret per block, agent and setting."""
+    """Print and save a markdown table of final cumulative regret per block, agent and setting.
+
+    Other .nc files in RESULTS_DIR are skipped, with a line on stderr each.
+    """
     from gambitts.sims.report import write_report
 
-    text, path = write_report(results_dir, out_path)
+    text, path = write_report(results_dir, out_path, notify=lambda line: click.echo(line, err=True))
     click.echo(text)
     click.echo(f"saved: {path}")
     if findings_path is not None:

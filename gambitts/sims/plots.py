@@ -5,11 +5,20 @@ from __future__ import annotations
 import os
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
+from gambitts.errors import OutputError
+from gambitts.sims.files import atomic_path
 from gambitts.sims.results import setting_dim
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+#: The formats every block's figure is saved in.
+FIGURE_FORMATS = ("png", "pdf")
 
 #: Fixed colours, so an agent looks the same in every figure.
 AGENT_COLOURS: dict[str, str] = {
@@ -39,14 +48,59 @@ def regret_bands(ds: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
 def plot_experiment(ds: xr.Dataset, out_dir: str | os.PathLike) -> list[Path]:
     """Save the block's figure as ``<experiment>.png`` and ``.pdf`` in ``out_dir``.
 
+    Each file is written to a temporary file and renamed into place, so a failed write (a full
+    disk) leaves no partial figure under its final name.
+
     Returns
     -------
     list of Path
         The files written.
+
+    Raises
+    ------
+    OutputError
+        If ``out_dir`` cannot be created (e.g. it is a file) or a figure cannot be written; the
+        message names the path.
     """
+    out = _figure_directory(out_dir)
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = _regret_figure(ds)
+    try:
+        name = ds.attrs.get("experiment", "results")
+        paths = []
+        for extension in FIGURE_FORMATS:
+            path = out / f"{name}.{extension}"
+            with atomic_path(path) as temporary:
+                fig.savefig(temporary, format=extension, dpi=120)
+            paths.append(path)
+    finally:
+        plt.close(fig)
+    return paths
+
+
+def _figure_directory(out_dir: str | os.PathLike) -> Path:
+    """Create ``out_dir`` if needed; raise :class:`OutputError` if it cannot be a folder."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputError(
+            f"cannot write figures to {str(out)!r}: it is a file, not a folder; "
+            "move or remove it and plot again"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(
+            f"cannot create the figures folder {str(out)!r}: {error.strerror or error}"
+        ) from None
+    return out
+
+
+def _regret_figure(ds: xr.Dataset) -> Figure:
+    """Return the block's figure: one panel per setting, a line and band per agent."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -81,15 +135,7 @@ def plot_experiment(ds: xr.Dataset, out_dir: str | os.PathLike) -> list[Path]:
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
     n = ds.sizes["replicate"]
-    fig.suptitle(
-        f"{ds.attrs.get('experiment', '')}: mean cumulative regret, 95% band, {n} replicates"
-    )
+    replicates = f"95% band, {n} replicates" if n != 1 else "1 replicate (no band)"
+    fig.suptitle(f"{ds.attrs.get('experiment', '')}: mean cumulative regret, {replicates}")
     fig.tight_layout(rect=(0, 0.07, 1, 1))
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    name = ds.attrs.get("experiment", "results")
-    paths = [out / f"{name}.png", out / f"{name}.pdf"]
-    for path in paths:
-        fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return paths
+    return fig

@@ -7,10 +7,19 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
+#: Gap between the columns of a plain-text table.
+COLUMN_GAP = "  "
+#: The dims of ``regret`` in a block results file, besides the setting dim.
+BLOCK_DIMS = ("agent", "replicate", "t")
+
 
 @dataclass(frozen=True)
 class RegretSummary:
-    """Final cumulative regret of one agent at one setting, over replicates."""
+    """Final cumulative regret of one agent at one setting, over replicates.
+
+    ``low`` and ``high`` bound the 95% interval of the mean; both are NaN when it is undefined
+    (fewer than two replicates).
+    """
 
     setting: str
     agent: str
@@ -18,53 +27,141 @@ class RegretSummary:
     low: float
     high: float
 
+    @property
+    def interval(self) -> str:
+        """Return the 95% interval as ``"[low, high]"``, or ``"n/a"`` when it is undefined."""
+        return interval_text(self.low, self.high)
+
+
+def interval_text(low: float, high: float) -> str:
+    """Return ``"[low, high]"`` to one decimal, or ``"n/a"`` if either bound is not finite."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "n/a"
+    return f"[{low:.1f}, {high:.1f}]"
+
 
 def setting_dim(ds: xr.Dataset) -> str:
     """Return the name of a results Dataset's setting dimension (what its block varies)."""
     return ds.attrs.get("varies", "setting")
 
 
-def final_regret_summary(ds: xr.Dataset) -> list[RegretSummary]:
-    """Return mean final cumulative regret per (setting, agent) with a 95% interval of the mean."""
-    dim = setting_dim(ds)
-    final = ds["regret"].astype(np.float64).sum("t", min_count=1)
+def block_problem(ds: xr.Dataset) -> str | None:
+    """Return why ``ds`` is not a block's results (``OUT/<block>.nc``), or None if it is one.
+
+    A block's results have the attribute ``experiment`` and a variable ``regret`` whose dims are
+    the setting dim (the attribute ``varies``), ``agent``, ``replicate`` and ``t``.
+
+    Returns
+    -------
+    str or None
+        What the data is, to follow "the file is", e.g.
+        ``"not a gambitts results file (no `regret` variable)"``; None for a block's results.
+    """
+    if "regret" not in ds.data_vars:
+        return "not a gambitts results file (no `regret` variable)"
+    if is_configuration_results(ds):
+        return (
+            "a per-configuration file of a sweep (OUT/configs/*.nc), not a block's results "
+            "(its `regret` has no `agent` or setting dim)"
+        )
+    dims, expected = ds["regret"].dims, (setting_dim(ds), *BLOCK_DIMS)
+    if set(dims) != set(expected):
+        return f"not a gambitts results file (`regret` has dims {tuple(dims)}, not {expected})"
+    if "experiment" not in ds.attrs:
+        return "not a gambitts results file (no `experiment` attribute)"
+    return None
+
+
+def is_configuration_results(ds: xr.Dataset) -> bool:
+    """Return whether ``ds`` holds one configuration's results (``OUT/configs/<key>.nc``)."""
+    return "regret" in ds.data_vars and set(ds["regret"].dims) == {"replicate", "t"}
+
+
+def _final_mean_and_half_width(regret: xr.DataArray) -> tuple[xr.DataArray, xr.DataArray]:
+    """Return the mean final cumulative regret over replicates and its 95% half-width.
+
+    The half-width is NaN where fewer than two replicates have results.
+    """
+    final = regret.astype(np.float64).sum("t", min_count=1)
     n = final.count("replicate")
-    mean = final.mean("replicate")
     half_width = 1.96 * final.std("replicate", ddof=1) / np.sqrt(n)
+    return final.mean("replicate"), half_width.where(n >= 2)
+
+
+def final_regret_summary(ds: xr.Dataset) -> list[RegretSummary]:
+    """Return mean final cumulative regret per (setting, agent) with a 95% interval of the mean.
+
+    The interval's bounds are NaN for a cell with fewer than two replicates.
+    """
+    dim = setting_dim(ds)
+    mean, half_width = _final_mean_and_half_width(ds["regret"])
     rows = []
     for setting in ds[dim].values:
         for agent in ds["agent"].values:
             at = {dim: setting, "agent": agent}
-            m, h = float(mean.sel(at)), float(half_width.sel(at).fillna(0.0))
+            m, h = float(mean.sel(at)), float(half_width.sel(at))
             if np.isfinite(m):
                 rows.append(RegretSummary(str(setting), str(agent), m, m - h, m + h))
     return rows
 
 
-def format_summary(ds: xr.Dataset) -> str:
-    """Return a plain-text table of :func:`final_regret_summary`, one row per setting."""
-    dim = setting_dim(ds)
-    rows = final_regret_summary(ds)
-    agents = [str(a) for a in ds["agent"].values]
-    width = max(24, *(len(a) + 2 for a in agents))
-    first = max(len(dim), *(len(str(v)) for v in ds[dim].values)) + 2
-    header = f"{dim:<{first}}" + "".join(f"{a:>{width}}" for a in agents)
-    lines = [
-        f"{ds.attrs.get('experiment', '')}: final cumulative regret at T={ds.sizes['t']}, "
-        f"mean [95% interval] over {ds.sizes['replicate']} replicates",
-        header,
-        "-" * len(header),
+def format_table(rows: list[list[str]]) -> list[str]:
+    """Return the lines of a plain-text table; the first column is left-aligned, the others right.
+
+    Column widths come from the cells' texts, so columns are always at least
+    :data:`COLUMN_GAP` apart.
+    """
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        COLUMN_GAP.join(
+            f"{cell:<{width}}" if i == 0 else f"{cell:>{width}}"
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ).rstrip()
+        for row in rows
     ]
-    for setting in ds[dim].values:
-        cells = {
-            r.agent: f"{r.mean:.1f} [{r.low:.1f}, {r.high:.1f}]"
-            for r in rows
-            if r.setting == setting
-        }
-        lines.append(
-            f"{setting:<{first}}" + "".join(f"{cells.get(a, '-'):>{width}}" for a in agents)
-        )
-    return "\n".join(lines)
+
+
+def format_summary(ds: xr.Dataset) -> str:
+    """Return a plain-text table of :func:`final_regret_summary`, one row per setting.
+
+    Each cell reads ``mean [low, high]``; the interval is ``n/a`` with a single replicate.
+    """
+    dim = setting_dim(ds)
+    agents = [str(a) for a in ds["agent"].values]
+    settings = [str(v) for v in ds[dim].values]
+    cells = {(r.setting, r.agent): f"{r.mean:.1f} {r.interval}" for r in final_regret_summary(ds)}
+    table = format_table(
+        [[dim, *agents]] + [[s, *(cells.get((s, a), "-") for a in agents)] for s in settings]
+    )
+    n = ds.sizes["replicate"]
+    replicates = f"{n} replicates" if n != 1 else "1 replicate (no interval)"
+    return "\n".join(
+        [
+            f"{ds.attrs.get('experiment', '')}: final cumulative regret at T={ds.sizes['t']}, "
+            f"mean [95% interval] over {replicates}",
+            table[0],
+            "-" * max(len(line) for line in table),
+            *table[1:],
+        ]
+    )
+
+
+def format_configuration_summary(ds: xr.Dataset) -> str:
+    """Return a short text on one configuration's results (``OUT/configs/<key>.nc``).
+
+    Such a file holds one agent at one setting of a sweep; the block's results file
+    ``OUT/<block>.nc`` names them.
+    """
+    mean, half_width = _final_mean_and_half_width(ds["regret"])
+    m, h = float(mean), float(half_width)
+    n = int(ds["regret"].astype(np.float64).sum("t", min_count=1).count("replicate"))
+    return (
+        f"per-configuration results (one agent at one setting of a sweep; the block's "
+        f"OUT/<block>.nc names them, see `gambitts inspect OUT/<block>.nc`): "
+        f"{n} {'replicate' if n == 1 else 'replicates'}, {ds.sizes['t']} rounds, "
+        "final cumulative regret "
+        f"{m:.1f} {interval_text(m - h, m + h)} (mean [95% interval])"
+    )
 
 
 def format_fit_diagnostics(diagnostics: xr.Dataset) -> str:
