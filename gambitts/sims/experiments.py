@@ -655,10 +655,14 @@ def experiments_from_yaml(text: str, source: str = "experiment file") -> dict[st
 def load_experiment_file(path: str | os.PathLike) -> dict[str, ExperimentSpec]:
     """Read user-defined experiments from a YAML file (same schema as the shipped ones)."""
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise ExperimentError(
             f"cannot read experiment file {str(path)!r}: {error.strerror}"
+        ) from None
+    except UnicodeDecodeError:
+        raise ExperimentError(
+            f"experiment file {str(path)!r} is not a UTF-8 text file; give a YAML file"
         ) from None
     return experiments_from_yaml(text, f"experiment file {str(path)!r}")
 

@@ -129,7 +129,7 @@ def require_free_space(path: str | os.PathLike, needed: int) -> None:
     if free < needed:
         raise OutputError(
             f"cannot write {str(path)!r}: the disk is full ({_megabytes(free)} free, "
-            f"about {_megabytes(needed)} needed); free some space or choose another --out"
+            f"about {_megabytes(needed)} needed); free some space or write to another disk"
         )
 
 
@@ -167,7 +167,7 @@ def _process_alive(pid: int) -> bool:
 
 def _output_error(path: Path, error: OSError) -> OutputError:
     if error.errno in _FULL_DISK:
-        reason = "the disk is full; free some space or choose another --out"
+        reason = "the disk is full; free some space or write to another disk"
     else:
         reason = error.strerror or " ".join(str(error).split())
     return OutputError(f"cannot write {str(path)!r}: {reason}")

@@ -46,6 +46,8 @@ ProgressCallback = Callable[[int], None]
 
 #: Largest root seed: it is stored as a signed 64-bit NetCDF attribute.
 MAX_SEED = 2**63 - 1
+#: How long to wait for a Dask scheduler to answer.
+_CONNECT_TIMEOUT = "20s"
 #: Lock file of an output folder (see :func:`output_lock`).
 _LOCK_NAME = ".gambitts.lock"
 
@@ -536,7 +538,17 @@ def _run_dask(plan, db, out, seed, chunk_size, workers, scheduler, progress) -> 
     from dask.distributed import Client, as_completed
 
     cluster = _local_cluster(workers) if scheduler is None else None
-    client = Client(scheduler or cluster)
+    try:
+        client = Client(scheduler or cluster, timeout=_CONNECT_TIMEOUT)
+    except (OSError, ValueError, TimeoutError) as error:
+        if cluster is not None:
+            cluster.close()
+            raise
+        reason = " ".join(str(error).split())
+        raise InputError(
+            f"cannot reach the Dask scheduler {scheduler!r} ({reason}); check --scheduler, "
+            "e.g. tcp://host:8786"
+        ) from None
     futures = {}
     try:
         db_future = client.scatter(db, broadcast=True)

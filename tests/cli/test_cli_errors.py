@@ -33,8 +33,12 @@ def _run(*args: str):
         (["--save-posteriors", "a"], "must be comma-separated replicate numbers"),
         (["--out", ""], "must name a folder, got ''"),
         (["--replicates", "1000000000", "--horizon", "1000000"], "GiB of memory but"),
+        (["--scheduler", "nonsense"], "cannot reach the Dask scheduler 'nonsense'"),
     ],
-    ids=["seed-2**64", "negative-seed", "saved-replicate", "saved-text", "empty-out", "huge"],
+    ids=[
+        "seed-2**64", "negative-seed", "saved-replicate", "saved-text", "empty-out", "huge",
+        "scheduler",
+    ],  # fmt: skip
 )
 def test_bad_options_are_one_line_before_any_work(tmp_path, args, message):
     config = tmp_path / "tiny.yaml"
@@ -127,3 +131,10 @@ def test_a_full_disk_is_one_line_naming_the_file(tmp_path):
         assert leftovers == []
     finally:
         subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_binary_experiment_file_is_one_line(tmp_path):
+    config = tmp_path / "binary.yaml"
+    config.write_bytes(bytes(range(256)))
+    result = _run("simulate", "--config", str(config), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2 and "is not a UTF-8 text file" in result.output

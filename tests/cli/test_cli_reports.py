@@ -192,7 +192,7 @@ def _assert_no_figure_written(result, plots) -> None:
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
         f"Error: cannot write {str(plots / 'tiny_block.png')!r}: the disk is full; free some "
-        "space or choose another --out"
+        "space or write to another disk"
     ]
     assert not plots.exists() or list(plots.iterdir()) == []  # no 0-byte or partial figure
 
@@ -248,7 +248,7 @@ def test_plot_and_report_on_a_real_full_disk_leave_no_partial_file(simulated, fu
     assert reported.exit_code == 2
     assert reported.stderr.strip() == (
         f"Error: cannot write {str(full_disk / 'report.md')!r}: the disk is full; free some "
-        "space or choose another --out"
+        "space or write to another disk"
     )
     assert (full_disk / "report.md").read_text() == "old report"
     assert sorted(p.name for p in full_disk.iterdir()) == [
