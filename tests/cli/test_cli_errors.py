@@ -36,7 +36,12 @@ def _run(*args: str):
         (["--scheduler", "nonsense"], "cannot reach the Dask scheduler 'nonsense'"),
     ],
     ids=[
-        "seed-2**64", "negative-seed", "saved-replicate", "saved-text", "empty-out", "huge",
+        "seed-2**64",
+        "negative-seed",
+        "saved-replicate",
+        "saved-text",
+        "empty-out",
+        "huge",
         "scheduler",
     ],  # fmt: skip
 )
