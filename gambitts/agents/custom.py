@@ -25,7 +25,9 @@ The builder contract
 
 It is called by the first ``reset`` of a custom agent with zero-row arrays (so it must
 accept ``features`` of shape ``(0, n_features)``); the model is compiled then, and only its data
-change afterwards, across refits and later resets of the same agent.
+change afterwards, across refits and later resets of the same agent. If the builder raises,
+calls ``sys.exit`` or returns anything but a ``pymc.Model``, that ``reset`` raises one
+:class:`BuilderError` naming the builder (the command line prints it as one line).
 :func:`gambitts.models.pymc_models.build_outcome_model` (via ``functools.partial`` for ``prior``
 and ``feature_names``) satisfies the contract and reproduces
 :class:`~gambitts.agents.two_stage.PoGAMBITTS`'s posterior.
@@ -73,7 +75,10 @@ a custom stage 1).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import os
+import traceback
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Self
@@ -85,6 +90,7 @@ from scipy.special import ndtr
 from gambitts.agents.base import all_finite
 from gambitts.agents.refit import ENGINES, FitSettings, ModelRefitter
 from gambitts.agents.two_stage import TwoStageAgent
+from gambitts.errors import InputError
 from gambitts.models.diagnostics import stack_diagnostics, unhealthy
 from gambitts.models.random_streams import BatchRandom, as_replicate_random
 
@@ -94,6 +100,7 @@ Builder = Callable[[np.ndarray, np.ndarray], Any]
 
 __all__ = [
     "METHODS",
+    "BuilderError",
     "CustomPoGAMBITTS",
     "CustomStage2Agent",
     "UnhealthyFitWarning",
@@ -116,22 +123,118 @@ def check_builder(builder: Any, name: str, signature: str) -> None:
         raise TypeError(f"`{name}` must be a callable {signature}, got {type(builder).__name__}")
 
 
+#: Modules that :mod:`gambitts.sims.user_code` loads from a file by path have names that start
+#: with this; their functions are named by file in messages (see :func:`builder_reference`).
+FILE_MODULE_PREFIX = "gambitts_user_"
+
+
+class BuilderError(InputError):
+    """A user's model builder raised, exited, or returned something that breaks its contract.
+
+    The problem is in the user's code, not in gambitts, so the message is one line naming the
+    builder and what went wrong; the builder's own exception stays attached as ``__cause__``.
+    """
+
+
+def builder_reference(builder: Callable[..., Any]) -> str:
+    """Name a builder as an experiment file does: ``"module:function"`` or ``"file.py:function"``.
+
+    Messages about a builder must let the user find it; a function loaded from a file by path
+    lives in a module with a made-up name, so it is named by its file (relative to the working
+    directory when inside it). ``functools.partial`` objects are named by the function they wrap.
+    """
+    function = builder
+    while isinstance(function, functools.partial):
+        function = function.func
+    name = getattr(function, "__qualname__", None) or type(function).__qualname__
+    module = getattr(function, "__module__", None) or ""
+    code = getattr(function, "__code__", None)
+    if code is not None and (module.startswith(FILE_MODULE_PREFIX) or module == "__main__"):
+        return f"{_display_path(code.co_filename)}:{name}"
+    return f"{module}:{name}" if module else name
+
+
+def _display_path(filename: str) -> str:
+    """``filename`` relative to the working directory if it is inside it, else as it is."""
+    try:
+        relative = os.path.relpath(filename)
+    except ValueError:  # another drive (Windows)
+        return filename
+    return filename if relative.startswith(os.pardir) else relative
+
+
+def _where(error: BaseException, builder: Callable[..., Any]) -> str:
+    """Return ``" (file.py, line n)"``: the builder file's innermost line in ``error``'s traceback.
+
+    Empty when the builder's file is not in the traceback (a callable object, a C function).
+    """
+    function = builder
+    while isinstance(function, functools.partial):
+        function = function.func
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return ""
+    lines = [
+        frame.lineno
+        for frame in traceback.extract_tb(error.__traceback__)
+        if frame.filename == code.co_filename
+    ]
+    return f" ({_display_path(code.co_filename)}, line {lines[-1]})" if lines else ""
+
+
 def build_model(
     builder: Callable[..., Any], name: str, required: tuple[str, ...], *args: Any, **kwargs: Any
 ) -> Any:
-    """Call a user's builder and check that it returns a PyMC model defining ``required``."""
+    """Call a user's builder and check that it returns a PyMC model defining ``required``.
+
+    Whatever goes wrong inside the builder is the user's to fix, so it becomes one
+    :class:`BuilderError` that names the builder: an exception (its type, message and the
+    builder's line), ``sys.exit`` (which would otherwise end a whole run without a word) or a
+    return value that is not a ``pymc.Model``. ``KeyboardInterrupt`` is let through.
+
+    Raises
+    ------
+    BuilderError
+        If the builder raises, exits, or returns something other than a ``pymc.Model`` that
+        defines every name in ``required``.
+    """
     import pymc as pm
 
-    model = builder(*args, **kwargs)
+    label = f"{name} {builder_reference(builder)!r}"
+    try:
+        model = builder(*args, **kwargs)
+    except KeyboardInterrupt:
+        raise
+    except SystemExit as stop:
+        call = "sys.exit()" if stop.code is None else f"sys.exit({stop.code!r})"
+        raise BuilderError(
+            f"{label} called {call}{_where(stop, builder)}; builders must return a pymc.Model"
+        ) from stop
+    except BaseException as error:
+        lines = str(error).strip().splitlines()
+        message = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+        raise BuilderError(
+            f"{label} raised {message}{_where(error, builder)}; fix the builder (it is first "
+            "called with zero rows of data; see gambitts.agents.custom for the contract)"
+        ) from error
     if not isinstance(model, pm.Model):
-        raise TypeError(
-            f"`{name}` must return a pymc.Model, got {type(model).__name__}; "
-            "see gambitts.agents.custom for the contract"
+        kind = type(model)
+        qualified = kind.__qualname__
+        if kind.__module__ != "builtins":
+            qualified = f"{kind.__module__}.{qualified}"
+        returned = (
+            "None (a missing `return model`?)"
+            if model is None
+            else f"an object of type {qualified}"
+        )
+        raise BuilderError(
+            f"{label} returned {returned}; builders must return a pymc.Model "
+            "(see gambitts.agents.custom for the contract)"
         )
     for variable in required:
         if variable not in model.named_vars:
-            raise ValueError(
-                f"the model from `{name}` must define `{variable}` (it has "
+            raise BuilderError(
+                f"the model from {label} must define `{variable}` (it has "
                 f"{sorted(model.named_vars)}); see gambitts.agents.custom for the contract"
             )
     return model
@@ -586,8 +689,9 @@ def compile_draw_function(
 
     Raises
     ------
-    ValueError
-        If the variable depends on anything else; the message names it.
+    BuilderError
+        If the variable depends on anything else (the builder broke its contract); the message
+        names it.
     """
     import pytensor
     from pytensor.graph.replace import vectorize_graph
@@ -603,7 +707,7 @@ def compile_draw_function(
         if v in data or (v.owner is not None and isinstance(v.owner.op, RandomVariable))
     ]
     if leftovers:
-        raise ValueError(
+        raise BuilderError(
             f"`{name}` must depend only on the free random variables "
             f"{[rv.name for rv in model.free_RVs]}"
             + (f" and {list(allowed)}" if allowed else "")

@@ -58,8 +58,10 @@ import xarray as xr
 
 from gambitts.agents.base import all_finite
 from gambitts.agents.custom import (
+    BuilderError,
     CustomStage2Agent,
     build_model,
+    builder_reference,
     check_builder,
     compile_draw_function,
     draw_index,
@@ -301,8 +303,9 @@ class CustomFoGAMBITTS(CustomStage2Agent):
         ]
         expected = (self.n_posterior_draws, self.n_cells, self.n_arms, self.n_dims)
         if means[0].shape != expected:
-            raise ValueError(
-                "`treatment_mean` of the model from `treatment_builder` must have shape "
-                f"{expected[1:]} = (n_cells, n_arms, n_dims), got {means[0].shape[1:]}"
+            reference = builder_reference(self.treatment_builder)
+            raise BuilderError(
+                f"`treatment_mean` of the model from treatment_builder {reference!r} must have "
+                f"shape {expected[1:]} = (n_cells, n_arms, n_dims), got {means[0].shape[1:]}"
             )
         self.treatment_mean_draws_ = np.stack(means).astype(np.float32)

@@ -279,6 +279,10 @@ class ModelRefitter:
     """
 
     def __init__(self, model: Any, method: str, settings: FitSettings) -> None:
+        import pymc as pm
+
+        if not isinstance(model, pm.Model):  # else an engine fails deep inside PyMC
+            raise TypeError(f"`model` must be a pymc.Model, got {type(model).__name__}")
         self.model = model
         self.settings = settings
         self.free = [rv.name for rv in model.free_RVs]

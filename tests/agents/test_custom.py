@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 import time
+from pathlib import Path
 
 import arviz as az
 import numpy as np
@@ -18,7 +20,13 @@ import pytest
 import xarray as xr
 
 from gambitts.agents import PoGAMBITTS
-from gambitts.agents.custom import CustomPoGAMBITTS, UnhealthyFitWarning, nutpie_available
+from gambitts.agents.custom import (
+    BuilderError,
+    CustomPoGAMBITTS,
+    UnhealthyFitWarning,
+    nutpie_available,
+)
+from gambitts.errors import InputError
 from gambitts.models.diagnostics import fit_diagnostics, unhealthy
 from gambitts.models.priors import LinearPrior
 from gambitts.models.pymc_models import build_outcome_model
@@ -272,7 +280,80 @@ def test_builder_must_follow_the_contract():
         return model
 
     agent = CustomPoGAMBITTS(N_ARMS, N_DIMS, N_CELLS, builder=no_expected_reward, method="laplace")
-    with pytest.raises(ValueError, match="must define `expected_reward`"):
+    with pytest.raises(BuilderError, match="no_expected_reward' must define `expected_reward`"):
         agent.reset(N_REPLICATES, generator_means=np.zeros((N_CELLS, N_ARMS, N_DIMS)))
     with pytest.raises(RuntimeError, match="call `reset"):
         agent.select(np.zeros(N_REPLICATES, dtype=int), np.random.default_rng(0))
+
+
+def _returns_none(features, rewards):
+    import pymc as pm
+
+    with pm.Model():
+        pm.Data("features", features, dims=("obs", "feature"))  # and no `return model`
+
+
+def _returns_dict(features, rewards):
+    return {"features": features}
+
+
+def _exits(features, rewards):
+    sys.exit(3)
+
+
+def _exits_without_code(features, rewards):
+    sys.exit()
+
+
+def _raises(features, rewards):
+    return 1.0 / len(rewards)  # called with zero rows first
+
+
+@pytest.mark.parametrize(
+    ("builder", "message"),
+    [
+        (_returns_none, "returned None (a missing `return model`?); builders must return a pymc"),
+        (_returns_dict, "returned an object of type dict; builders must return a pymc.Model"),
+        (_exits, "called sys.exit(3) (tests/agents/test_custom.py, line"),
+        (_exits_without_code, "called sys.exit() (tests/agents/test_custom.py, line"),
+        (_raises, "raised ZeroDivisionError: float division by zero (tests/agents/test_custom"),
+    ],
+    ids=["none", "dict", "exit", "exit-no-code", "raises"],
+)
+def test_a_builder_that_fails_is_one_line_that_names_it(builder, message, monkeypatch):
+    monkeypatch.chdir(Path(__file__).parents[2])  # files are named relative to the project
+    agent = CustomPoGAMBITTS(N_ARMS, N_DIMS, N_CELLS, builder=builder, method="laplace")
+    with pytest.raises(BuilderError) as error:
+        agent.reset(N_REPLICATES, generator_means=np.zeros((N_CELLS, N_ARMS, N_DIMS)))
+    text = str(error.value)
+    assert text.startswith(f"builder '{builder.__module__}:{builder.__name__}' ")
+    assert message in text and "\n" not in text
+    assert isinstance(error.value, InputError)  # the command line prints it as one line
+    # A partial is named by the function it wraps.
+    agent = CustomPoGAMBITTS(
+        N_ARMS, N_DIMS, N_CELLS, builder=functools.partial(builder), method="laplace"
+    )
+    with pytest.raises(BuilderError, match=f"^builder '[a-z_.]*:{builder.__name__}' "):
+        agent.reset(N_REPLICATES, generator_means=np.zeros((N_CELLS, N_ARMS, N_DIMS)))
+
+
+def test_keyboard_interrupt_in_a_builder_is_not_caught():
+    def interrupted(features, rewards):
+        raise KeyboardInterrupt
+
+    agent = CustomPoGAMBITTS(N_ARMS, N_DIMS, N_CELLS, builder=interrupted, method="laplace")
+    with pytest.raises(KeyboardInterrupt):
+        agent.reset(N_REPLICATES, generator_means=np.zeros((N_CELLS, N_ARMS, N_DIMS)))
+
+
+def test_errors_of_gambitts_after_the_builder_returned_are_not_the_builders(monkeypatch):
+    import gambitts.agents.custom as custom
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in gambitts")
+
+    monkeypatch.setattr(custom, "ModelRefitter", broken)
+    agent = CustomPoGAMBITTS(N_ARMS, N_DIMS, N_CELLS, builder=_builder(), method="laplace")
+    with pytest.raises(RuntimeError, match="a bug in gambitts") as error:
+        agent.reset(N_REPLICATES, generator_means=np.zeros((N_CELLS, N_ARMS, N_DIMS)))
+    assert not isinstance(error.value, BuilderError)

@@ -8,13 +8,16 @@ the closed form, and sds within 10% (the sd's relative Monte Carlo error is ~2%)
 from __future__ import annotations
 
 import functools
+import sys
 
 import numpy as np
 import pymc as pm
 import pytest
 
 from gambitts.agents import FoGAMBITTS
+from gambitts.agents.custom import BuilderError
 from gambitts.agents.custom_fo import CustomFoGAMBITTS
+from gambitts.errors import InputError
 from gambitts.models.priors import LinearPrior
 from gambitts.models.pymc_models import build_outcome_model
 
@@ -48,14 +51,9 @@ def _recorded(seed: int = 3):
 
 
 def _agent(**options) -> CustomFoGAMBITTS:
+    options = {"builder": functools.partial(build_outcome_model, prior=PRIOR), **options}
     return CustomFoGAMBITTS(
-        N_ARMS,
-        N_DIMS,
-        N_CELLS,
-        builder=functools.partial(build_outcome_model, prior=PRIOR),
-        method="laplace",
-        refit_every=N_ROUNDS,
-        **options,
+        N_ARMS, N_DIMS, N_CELLS, method="laplace", refit_every=N_ROUNDS, **options
     )
 
 
@@ -153,8 +151,43 @@ def test_a_stage1_mean_of_the_wrong_shape_is_an_error():
             pm.Normal("z_observed", mu, 1.0, observed=observed)
         return model
 
-    with pytest.raises(ValueError, match=r"must have shape \(2, 3, 2\) = \(n_cells, n_arms"):
+    with pytest.raises(BuilderError, match=r"flat' must have shape \(2, 3, 2\) = \(n_cells"):
         _agent(treatment_builder=flat).reset(N_REPLICATES)
+
+
+def _treatment_returns_none(cells, arms, z, *, n_cells, n_arms):
+    return None
+
+
+def _treatment_exits(cells, arms, z, *, n_cells, n_arms):
+    sys.exit(3)
+
+
+def _treatment_raises(cells, arms, z, *, n_cells, n_arms):
+    raise ValueError(f"no data yet: {len(z)} rows")
+
+
+def _stage2_exits(features, rewards):
+    sys.exit("stop")
+
+
+@pytest.mark.parametrize(
+    ("stage", "builder", "message"),
+    [
+        ("treatment_builder", _treatment_returns_none, "returned None (a missing `return model`?)"),
+        ("treatment_builder", _treatment_exits, "called sys.exit(3) ("),
+        ("treatment_builder", _treatment_raises, "raised ValueError: no data yet: 0 rows ("),
+        ("builder", _stage2_exits, "called sys.exit('stop') ("),
+    ],
+    ids=["stage1-none", "stage1-exit", "stage1-raises", "stage2-exit"],
+)
+def test_a_builder_that_fails_is_one_line_that_names_it(stage, builder, message):
+    with pytest.raises(BuilderError) as error:
+        _agent(**{stage: builder}).reset(N_REPLICATES)
+    text = str(error.value)
+    assert text.startswith(f"{stage} '{builder.__module__}:{builder.__name__}' ")
+    assert message in text and "\n" not in text
+    assert isinstance(error.value, InputError)
 
 
 def test_n_mc_draws_is_refused():
