@@ -8,7 +8,7 @@ from typing import Self
 import numba
 import numpy as np
 
-from gambitts.models.random_streams import BatchRandom
+from gambitts.models.random_streams import BatchRandom, as_replicate_random
 
 
 def all_in_range(values: np.ndarray, upper: int) -> bool:
@@ -44,7 +44,8 @@ class Agent(ABC):
 
     Agents follow scikit-learn manners: ``__init__`` stores configuration only; :meth:`reset`
     creates the learned state (attributes ending in ``_``); :meth:`select` picks one prompt per
-    replicate; :meth:`update` adds one observation per replicate and returns ``self``.
+    replicate; :meth:`update` adds one observation per replicate and returns ``self``;
+    :meth:`update_sequence` replays recorded rounds.
 
     Parameters
     ----------
@@ -60,6 +61,9 @@ class Agent(ABC):
     uses_generator: bool = False
     #: Whether :meth:`reset` needs ``generator_draws`` (a sample of draws per cell).
     uses_generator_draws: bool = False
+    #: Whether :meth:`update` uses random numbers that :meth:`select` draws, so that every
+    #: ``update`` must follow a ``select`` and :meth:`update_sequence` needs ``rng``.
+    update_needs_select: bool = False
 
     def __init__(self, n_arms: int, n_cells: int) -> None:
         if n_arms < 2:
@@ -106,18 +110,105 @@ class Agent(ABC):
         return self._n_replicates
 
     def update_sequence(
-        self, cells: np.ndarray, actions: np.ndarray, z: np.ndarray, rewards: np.ndarray
+        self,
+        cells: np.ndarray,
+        actions: np.ndarray,
+        z: np.ndarray,
+        rewards: np.ndarray,
+        *,
+        rng: BatchRandom | np.random.Generator | None = None,
     ) -> Self:
-        """Apply :meth:`update` to each round of a recorded sequence.
+        """Apply :meth:`update` to each round of a recorded sequence, in order.
+
+        Replays observations (a study's log, another policy's choices) into the agent: the
+        state it leaves is the state after the same ``update`` calls one by one. The whole
+        sequence is checked before the first round is applied, so bad data change nothing.
 
         Parameters
         ----------
         cells, actions, rewards : array_like, shape (n_rounds, n_replicates)
         z : array_like, shape (n_rounds, n_replicates, n_dims)
+        rng : numpy.random.Generator or BatchRandom, optional
+            The stream :meth:`select` would get. With it, every round stands for
+            ``select(cells[t], rng)`` followed by ``update``: an agent whose updates use
+            ``select``'s draws draws them from ``rng`` as ``select`` would (ens-poGAMBITTS:
+            unless a ``select`` is pending), so replaying a live run's record with the run's
+            stream rebuilds the run's state. Required by agents with ``update_needs_select``;
+            agents whose updates use no random numbers ignore it.
+
+        Returns
+        -------
+        Self
+
+        Raises
+        ------
+        RuntimeError
+            If the agent was not reset.
+        ValueError
+            If the arrays do not share ``(n_rounds, n_replicates)`` or hold invalid values.
+        TypeError
+            If the agent has ``update_needs_select`` and ``rng`` is missing.
         """
-        for round_ in zip(cells, actions, z, rewards, strict=True):
-            self.update(*round_)
+        self._require_reset("update_sequence")
+        cells, actions, z, rewards = self._check_sequence(cells, actions, z, rewards)
+        if rng is not None:
+            rng = as_replicate_random(rng, self._n_replicates)
+        elif self.update_needs_select:
+            raise TypeError(
+                f"{type(self).__name__}.update_sequence needs `rng`: each update uses random "
+                "numbers that `select` draws, so pass the generator `select` would get "
+                "(a ReplicateRandom or numpy.random.Generator)"
+            )
+        for t in range(len(cells)):
+            self._prepare_update(cells[t], rng)
+            self.update(cells[t], actions[t], z[t], rewards[t])
         return self
+
+    def _prepare_update(self, cells: np.ndarray, rng: BatchRandom | None) -> None:
+        """Draw from ``rng`` what ``select(cells, rng)`` would and the next :meth:`update` uses.
+
+        Called by :meth:`update_sequence` before each round (``rng`` is ``None`` if the caller
+        gave none); agents whose updates use ``select``'s draws override it.
+        """
+        return  # the update draws nothing
+
+    def _check_sequence(
+        self, cells: np.ndarray, actions: np.ndarray, z: np.ndarray, rewards: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Check a recorded sequence for :meth:`update_sequence`; return it as arrays."""
+        cells, actions, z, rewards = (np.asarray(a) for a in (cells, actions, z, rewards))
+        n = self._n_replicates
+        if cells.ndim != 2 or cells.shape[1] != n:
+            raise ValueError(
+                f"`cells` must have shape (n_rounds, n_replicates={n}), one row per round, "
+                f"got {cells.shape}; for a single round call `update`"
+            )
+        for name, value in (("actions", actions), ("rewards", rewards)):
+            if value.shape != cells.shape:
+                raise ValueError(
+                    f"`{name}` must have the shape of `cells`, {cells.shape} = (n_rounds, "
+                    f"n_replicates), got {value.shape}"
+                )
+        if z.shape[:2] != cells.shape:
+            raise ValueError(
+                f"`z` must have shape {cells.shape} + (n_dims,) = (n_rounds, n_replicates, "
+                f"n_dims), got {z.shape}"
+            )
+        for name, value, upper in (
+            ("cells", cells, self.n_cells),
+            ("actions", actions, self.n_arms),
+        ):
+            if not all_in_range(value, upper):
+                bad = ~((value >= 0) & (value < upper) & (value == np.floor(value)))
+                round_ = int(np.argwhere(bad)[0, 0])
+                raise ValueError(
+                    f"`{name}` must lie in [0, {upper}), got values {np.unique(value[round_])} "
+                    f"in round {round_}"
+                )
+        if not all_finite(rewards):
+            round_ = int(np.argwhere(~np.isfinite(rewards.astype(float)))[0, 0])
+            raise ValueError(f"`rewards` must be finite, got NaN or inf in round {round_}")
+        return cells, actions, z, rewards
 
     def _require_reset(self, what: str) -> None:
         if not hasattr(self, "_n_replicates"):
@@ -218,3 +309,17 @@ class EmbeddingAgent(Agent):
         if not all_finite(z):
             raise ValueError("`z` must be finite, got NaN or inf")
         return z
+
+    def _check_sequence(
+        self, cells: np.ndarray, actions: np.ndarray, z: np.ndarray, rewards: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        cells, actions, z, rewards = super()._check_sequence(cells, actions, z, rewards)
+        if z.shape != (*cells.shape, self.n_dims):
+            raise ValueError(
+                f"`z` must have shape {(*cells.shape, self.n_dims)} = (n_rounds, n_replicates, "
+                f"n_dims={self.n_dims}), got {z.shape}"
+            )
+        if not all_finite(z):
+            round_ = int(np.argwhere(~np.isfinite(z.astype(float)))[0, 0])
+            raise ValueError(f"`z` must be finite, got NaN or inf in round {round_}")
+        return cells, actions, z, rewards

@@ -28,7 +28,11 @@ so :meth:`EnsPoGAMBITTS.select` draws everything the round needs: ``n_members + 
 normals per replicate, namely one that picks the member (or, in warm-up, the arm), one whose
 64 bits key a counter-based generator (splitmix64) for the round's minibatch indices (and, in
 the first round, the initial weights), and ``n_members`` perturbations for the observation that
-the next :meth:`EnsPoGAMBITTS.update` adds. ``update`` therefore needs a ``select`` before it.
+the next :meth:`EnsPoGAMBITTS.update` adds. ``update`` therefore needs a ``select`` before it
+(``update_needs_select``). To replay recorded rounds, pass the stream ``select`` would have had
+to :meth:`~gambitts.agents.base.Agent.update_sequence`: each round without a pending ``select``
+draws the same numbers from it, so the replay ends in the state of the live
+``select``/``update`` run.
 Every replicate consumes the same amount from its own stream, and every kernel treats each
 replicate on its own, so a replicate's trajectory does not depend on how replicates are chunked.
 """
@@ -198,6 +202,7 @@ class EnsPoGAMBITTS(EmbeddingAgent):
 
     name = "ens-poGAMBITTS"
     uses_generator_draws = True
+    update_needs_select = True
 
     def __init__(
         self,
@@ -302,10 +307,22 @@ class EnsPoGAMBITTS(EmbeddingAgent):
         Also draws the randomness the next :meth:`update` needs (see the module notes).
         """
         cells = self._check_cells(cells, "select")
-        rng = as_replicate_random(rng, self._n_replicates)
+        uniform = self._draw_round(as_replicate_random(rng, self._n_replicates))
+        config = self.config
+        if self.n_observed_ < config.warmup_rounds:
+            return np.minimum((uniform * self.n_arms).astype(np.int64), self.n_arms - 1)
+        members = np.minimum((uniform * config.n_members).astype(np.int64), config.n_members - 1)
+        scores = self.arm_scores(cells, members)
+        return np.argmax(scores, axis=1)
+
+    def _draw_round(self, rng: BatchRandom) -> np.ndarray:
+        """Draw the round's randomness (see the module notes); initialise the weights if needed.
+
+        Keeps the minibatch keys and perturbations for the next :meth:`update` and returns the
+        uniform that picks each replicate's member (or, in warm-up, its arm).
+        """
         config = self.config
         normals = rng.standard_normal(config.n_members + 2)
-        uniform = ndtr(normals[:, 0])
         keys = np.ascontiguousarray(normals[:, 1]).view(np.uint64)
         if not self._initialised:
             self._kernel("init")(
@@ -313,11 +330,12 @@ class EnsPoGAMBITTS(EmbeddingAgent):
             )
             self._initialised = True
         self._pending = (keys, normals[:, 2:].astype(np.float32))
-        if self.n_observed_ < config.warmup_rounds:
-            return np.minimum((uniform * self.n_arms).astype(np.int64), self.n_arms - 1)
-        members = np.minimum((uniform * config.n_members).astype(np.int64), config.n_members - 1)
-        scores = self.arm_scores(cells, members)
-        return np.argmax(scores, axis=1)
+        return ndtr(normals[:, 0])
+
+    def _prepare_update(self, cells: np.ndarray, rng: BatchRandom | None) -> None:
+        """Draw what :meth:`select` would for a round of :meth:`update_sequence` without one."""
+        if self._pending is None:
+            self._draw_round(rng)
 
     def update(
         self, cells: np.ndarray, actions: np.ndarray, z: np.ndarray, rewards: np.ndarray
@@ -328,7 +346,8 @@ class EnsPoGAMBITTS(EmbeddingAgent):
         ------
         RuntimeError
             If :meth:`select` was not called since the last update (it draws this round's
-            perturbations and minibatch key).
+            perturbations and minibatch key); to replay recorded rounds without choosing, use
+            :meth:`~gambitts.agents.base.Agent.update_sequence` with ``rng``.
         """
         cells, actions, rewards = self._check_observation(cells, actions, rewards)
         z = self._check_z(z)
