@@ -6,6 +6,13 @@ message's numeric score. Cells may have different numbers of rows. Files are CSV
 :func:`pandas.read_csv`) or Parquet (:func:`pandas.read_parquet`, which needs ``pyarrow``:
 ``pip install 'gambitts[parquet]'``).
 
+The file is read as written or refused: prompt names are text exactly as in the file (``"1"`` and
+``"01"`` are two prompts, ``"NA"`` is a name; a Parquet integer column gives the decimal
+digits), column names must be distinct (pandas would rename a second ``optimism`` to
+``optimism.1`` and read it as a new dimension), every data row has as many fields as the header
+(pandas would take a surplus first field as the row index and drop it), and scores are finite
+numbers at most :data:`~gambitts.sims.promptdb.MAX_ABS_SCORE` in magnitude.
+
 :func:`read_long_format` turns such a file into a :class:`~gambitts.sims.promptdb.PromptDatabase`;
 :func:`to_long_frame` goes the other way. Problems raise
 :class:`~gambitts.sims.promptdb.PromptDatabaseError` with a one-line message naming the column,
@@ -15,6 +22,7 @@ the row and how to fix it.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -30,7 +38,7 @@ from gambitts.sims.contexts import (
     N_CELLS,
     PREV_STEPS,
 )
-from gambitts.sims.promptdb import PromptDatabase, PromptDatabaseError
+from gambitts.sims.promptdb import MAX_ABS_SCORE, PromptDatabase, PromptDatabaseError
 
 #: Columns that identify a row's prompt and context cell; every other column is a style dim.
 KEY_COLUMNS: tuple[str, ...] = ("prompt", "curr_loc", "prev_steps")
@@ -55,9 +63,11 @@ def read_long_format(path: str | os.PathLike) -> PromptDatabase:
     Raises
     ------
     PromptDatabaseError
-        If the file is empty, a key column is missing, there are no dim columns, a score is not
-        numeric or is missing, a ``curr_loc`` or ``prev_steps`` level is unknown, or some
-        prompt has no rows for some context cell.
+        If the file is empty, two columns share a name, a data row has more fields than the
+        header, a key column is missing, there are no dim columns, a prompt name is missing or
+        not text, a score is not numeric, is missing or exceeds
+        :data:`~gambitts.sims.promptdb.MAX_ABS_SCORE` in magnitude, a ``curr_loc`` or
+        ``prev_steps`` level is unknown, or some prompt has no rows for some context cell.
     """
     path = Path(path)
     frame, rows = _read_frame(path)
@@ -86,7 +96,18 @@ def to_long_frame(database: PromptDatabase) -> pd.DataFrame:
         Columns ``prompt``, ``curr_loc``, ``prev_steps`` and one column per style dim, rows in
         (prompt, cell, draw) order; ``read_long_format`` of its CSV or Parquet gives
         ``database`` back (up to ``attrs``).
+
+    Raises
+    ------
+    PromptDatabaseError
+        If a style dimension is named like a key column: the table would have that column twice.
     """
+    clash = [dim for dim in database.dims if dim in KEY_COLUMNS]
+    if clash:
+        raise PromptDatabaseError(
+            f"style dimension {clash[0]!r} has the name of a key column of the long format "
+            f"{list(KEY_COLUMNS)}; rename the dimension before writing the long format"
+        )
     prompt, cell, _ = np.nonzero(database.draw_mask())
     frame = pd.DataFrame(
         {
@@ -109,8 +130,22 @@ def _read_frame(path: Path) -> tuple[pd.DataFrame, _RowNamer]:
     is_parquet = path.suffix.lower() in _PARQUET_SUFFIXES
     if is_parquet:
         _require_pyarrow()
+    _check_header(_reading(path, _parquet_header if is_parquet else _csv_header), path)
+    frame = _reading(path, pd.read_parquet if is_parquet else _read_csv)
+    if frame.empty:
+        raise PromptDatabaseError(
+            f"long-format file '{path}' has no data rows; add one row per generated message"
+        )
+    frame.columns = [str(column) for column in frame.columns]
+    return frame.reset_index(drop=True), partial(_describe_row, is_csv=not is_parquet)
+
+
+def _reading(path: Path, reader: Callable[[Path], object]) -> object:
+    """Return ``reader(path)``, turning the readers' errors into one-line PromptDatabaseErrors."""
     try:
-        frame = pd.read_parquet(path) if is_parquet else pd.read_csv(path)
+        return reader(path)
+    except PromptDatabaseError:
+        raise
     except pd.errors.EmptyDataError as exc:
         raise PromptDatabaseError(
             f"long-format file '{path}' is empty; it needs a header row {list(KEY_COLUMNS)} "
@@ -119,12 +154,54 @@ def _read_frame(path: Path) -> tuple[pd.DataFrame, _RowNamer]:
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         reason = " ".join(str(exc).split())
         raise PromptDatabaseError(f"cannot read long-format file '{path}': {reason}") from exc
-    if frame.empty:
+
+
+def _csv_header(path: Path) -> list[str]:
+    """Return the CSV's column names as written (pandas' own header would rename duplicates).
+
+    The header row is read by the same parser as the data, without a header, so quoting, a
+    byte-order mark and leading blank lines are handled exactly as in :func:`_read_csv`.
+    """
+    row = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    return [str(name) for name in row.iloc[0]]
+
+
+def _parquet_header(path: Path) -> list[str]:
+    """Return the Parquet file's column names as stored (they may repeat)."""
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)
+
+
+def _check_header(header: list[str], path: Path) -> None:
+    """Refuse a header that names a column twice (blank names are left to _check_columns)."""
+    counts = Counter(name for name in header if name.strip())
+    repeated = [name for name, count in counts.items() if count > 1]
+    if repeated:
+        name = repeated[0]
         raise PromptDatabaseError(
-            f"long-format file '{path}' has no data rows; add one row per generated message"
+            f"long-format file '{path}' has the column {name!r} {counts[name]} times; every "
+            "column needs its own name, so drop or rename the copies"
         )
-    frame.columns = [str(column) for column in frame.columns]
-    return frame.reset_index(drop=True), partial(_describe_row, is_csv=not is_parquet)
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """Read a long-format CSV with its prompt names as written.
+
+    Prompt names are read as text, so ``"01"`` stays ``"01"``; names pandas takes for missing
+    values (``"NA"``, ``"null"``, ...) are read again verbatim, so only an empty field is missing.
+    """
+    frame = pd.read_csv(path, dtype={"prompt": str})
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas made surplus first fields the index
+        raise PromptDatabaseError(
+            f"long-format file '{path}' has data rows with more fields than the "
+            f"{len(frame.columns)} names of its header row (row names? trailing commas?); "
+            "give every column a header name or drop the extra fields"
+        )
+    if "prompt" in frame.columns and frame["prompt"].isna().any():
+        verbatim = pd.read_csv(path, usecols=["prompt"], dtype=str, keep_default_na=False)
+        frame["prompt"] = verbatim["prompt"].to_numpy()
+    return frame
 
 
 def _require_pyarrow() -> None:
@@ -144,7 +221,9 @@ def _check_columns(frame: pd.DataFrame, path: Path) -> None:
             f"long-format file '{path}' lacks the column(s) {missing}; it needs "
             f"{list(KEY_COLUMNS)} plus one numeric column per style dimension"
         )
-    unnamed = [column for column in frame.columns if column.startswith("Unnamed:")]
+    unnamed = [
+        column for column in frame.columns if column.startswith("Unnamed:") or not column.strip()
+    ]
     if unnamed:
         raise PromptDatabaseError(
             f"long-format file '{path}' has a column without a header ({unnamed[0]!r}, "
@@ -158,14 +237,43 @@ def _check_columns(frame: pd.DataFrame, path: Path) -> None:
 
 
 def _prompt_codes(frame: pd.DataFrame, rows: _RowNamer) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Return each row's prompt number (in order of first appearance) and the prompt names."""
     column = frame["prompt"]
-    empty = np.flatnonzero(column.isna().to_numpy())
-    if empty.size:
+    empty = column.isna().to_numpy()
+    if not empty.any():
+        column = _prompt_text(column, rows)
+        empty = (column.str.strip() == "").to_numpy()
+    if empty.any():
         raise PromptDatabaseError(
-            f"column 'prompt' is empty at {rows(empty[0])}; give every row its prompt's name"
+            f"column 'prompt' is empty at {rows(np.argmax(empty))}; give every row its "
+            "prompt's name"
         )
-    codes, names = pd.factorize(column.astype(str), sort=False)
-    return codes, tuple(names)
+    codes, names = pd.factorize(column, sort=False)
+    return codes, tuple(str(name) for name in names)
+
+
+def _prompt_text(column: pd.Series, rows: _RowNamer) -> pd.Series:
+    """Return the prompt names as the text written in the file.
+
+    Text is kept verbatim (no stripping, no number parsing); integers (a Parquet int column) are
+    named by their decimal digits. Floats, bools and other types have no faithful text form and
+    are refused.
+    """
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.astype(object)
+    kind = pd.api.types.infer_dtype(column, skipna=False)
+    if kind == "string":
+        return column
+    if kind == "integer":
+        return column.astype(str)
+    values = column.to_numpy(dtype=object)
+    position = next(index for index, value in enumerate(values) if not isinstance(value, str))
+    value = values[position]
+    value = value.item() if isinstance(value, np.generic) else value
+    raise PromptDatabaseError(
+        f"column 'prompt' holds the {type(value).__name__} {_show(value)} at {rows(position)}; "
+        "prompt names must be text (or integers in Parquet), so write the column as strings"
+    )
 
 
 def _cell_codes(frame: pd.DataFrame, rows: _RowNamer) -> np.ndarray:
@@ -182,7 +290,7 @@ def _level_codes(raw: pd.Series, parsed: pd.Series, levels: tuple, rows: _RowNam
     unknown = np.flatnonzero(codes < 0)
     if unknown.size:
         raise PromptDatabaseError(
-            f"column '{raw.name}' has unknown level {_show(raw.iloc[unknown[0]])} at "
+            f"column {raw.name!r} has unknown level {_show(raw.iloc[unknown[0]])} at "
             f"{rows(unknown[0])}; valid levels are {', '.join(map(str, levels))}"
         )
     return codes
@@ -198,8 +306,16 @@ def _scores(frame: pd.DataFrame, dims: tuple[str, ...], rows: _RowNamer) -> np.n
     if missing.size:
         row, dim = missing[0]
         raise PromptDatabaseError(
-            f"column '{dims[dim]}' has an empty, NaN or infinite score at {rows(row)}; every "
+            f"column {dims[dim]!r} has an empty, NaN or infinite score at {rows(row)}; every "
             "message needs a finite score on every style dimension (drop the row or fill it in)"
+        )
+    huge = np.argwhere(np.abs(scores) > MAX_ABS_SCORE)
+    if huge.size:
+        row, dim = huge[0]
+        raise PromptDatabaseError(
+            f"column {dims[dim]!r} has the score {scores[row, dim]:.6g} at {rows(row)}; scores "
+            f"must be at most {MAX_ABS_SCORE:g} in magnitude (sums of larger squares overflow), "
+            "so rescale that dimension"
         )
     return scores
 
@@ -209,7 +325,7 @@ def _raise_non_numeric(column: pd.Series, dim: str, rows: _RowNamer) -> None:
     offending = np.flatnonzero((numeric.isna() & column.notna()).to_numpy())
     position = offending[0] if offending.size else 0
     raise PromptDatabaseError(
-        f"style-dimension column '{dim}' is not numeric: value {_show(column.iloc[position])} at "
+        f"style-dimension column {dim!r} is not numeric: value {_show(column.iloc[position])} at "
         f"{rows(position)}; every column besides {list(KEY_COLUMNS)} must hold numeric scores"
     )
 

@@ -7,7 +7,8 @@ hold different numbers of draws: ``z`` is padded with NaN beyond ``n_draws[promp
 The database is an in-memory container with a NetCDF form (:meth:`PromptDatabase.to_dataset`,
 :meth:`PromptDatabase.save`); :func:`load_prompt_database` also reads the paper's long format
 (see :mod:`gambitts.sims.longformat`). Every problem with the data raises
-:class:`PromptDatabaseError` with a one-line message that says how to fix it.
+:class:`PromptDatabaseError` with a one-line message that says how to fix it; nothing is read
+differently from how it was written (names stay text, counts stay whole, scores stay in range).
 """
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ _NETCDF_SUFFIXES = (".nc", ".netcdf")
 _LONG_FORMAT_SUFFIXES = (".csv", ".parquet", ".pq")
 _ATTR_TYPES = (str, int, float, np.integer, np.floating)
 _Z_ENCODING = {"zlib": True, "complevel": 4, "shuffle": True}
+_NUMERIC_KINDS = "iuf"  # numpy dtype kinds of real numbers: bool, text, complex are refused
+_SHOWN_CHARS = 80
+
+#: Largest magnitude a style score may have. Agents sum squares and cross products of scores over
+#: all rounds; at 1e100 a square is 1e200, so sums over even 1e100 rounds stay finite in float64
+#: (largest value about 1.8e308), whereas squares of 1e150 are 1e300 and their sums overflow to inf
+#: within a long study, or at once when weighted by a precision.
+MAX_ABS_SCORE: float = 1e100
 
 
 class PromptDatabaseError(InputError):
@@ -47,12 +56,17 @@ class PromptDatabase:
     z : ndarray, shape (n_prompts, n_cells, max_draws, n_dims)
         Style scores; ``z[p, c, :n_draws[p, c]]`` are the draws of cell ``c`` under prompt ``p``,
         the rest is NaN. Cells are indexed as in :func:`gambitts.sims.contexts.cell_index`.
+        Valid draws must be finite and at most :data:`MAX_ABS_SCORE` in magnitude (so that sums
+        of their squares cannot overflow); integer and float arrays are accepted, bool and text
+        are not (they are not scores).
     n_draws : ndarray of int, shape (n_prompts, n_cells)
-        Number of valid draws of each (prompt, cell); every entry is at least 1.
+        Number of valid draws of each (prompt, cell); every entry is at least 1. Whole-valued
+        floats (as NetCDF may store them) are accepted; fractions are refused rather than
+        truncated.
     prompts : tuple of str
-        Prompt names, one per prompt, unique.
+        Prompt names, one per prompt, unique and not blank.
     dims : tuple of str
-        Style-dimension names, one per dimension of ``z``, unique.
+        Style-dimension names, one per dimension of ``z``, unique and not blank.
     attrs : dict, optional
         Provenance (e.g. ``source``, ``seed``, ``gambitts_version``); values must be str, int or
         float so that they survive NetCDF.
@@ -60,7 +74,8 @@ class PromptDatabase:
     Raises
     ------
     PromptDatabaseError
-        If shapes disagree, ``n_draws`` is out of range, or a valid draw is not finite.
+        If shapes disagree, an array is not numeric, ``n_draws`` is fractional or out of
+        range, a valid draw is not finite or exceeds :data:`MAX_ABS_SCORE`, or a name is blank.
     """
 
     z: np.ndarray
@@ -70,14 +85,16 @@ class PromptDatabase:
     attrs: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "z", np.asarray(self.z, dtype=np.float64))
-        object.__setattr__(self, "n_draws", np.asarray(self.n_draws, dtype=np.int64))
-        object.__setattr__(self, "prompts", tuple(self.prompts))
-        object.__setattr__(self, "dims", tuple(self.dims))
+        z = _numeric_array("z", self.z)
+        object.__setattr__(self, "z", np.asarray(z, dtype=np.float64))
+        object.__setattr__(self, "n_draws", _numeric_array("n_draws", self.n_draws))
+        object.__setattr__(self, "prompts", _name_tuple("prompts", self.prompts))
+        object.__setattr__(self, "dims", _name_tuple("dims", self.dims))
         object.__setattr__(self, "attrs", dict(self.attrs))
         _check_shapes(self)
         _check_names("prompts", self.prompts)
         _check_names("dims", self.dims)
+        object.__setattr__(self, "n_draws", _draw_counts(self))
         _check_draws(self)
         _check_attrs(self.attrs)
 
@@ -171,8 +188,11 @@ class PromptDatabase:
         Raises
         ------
         PromptDatabaseError
-            If a variable or coordinate is missing, the cells are not the 12 context cells in
-            order, or the contents fail the checks of :class:`PromptDatabase`.
+            If a variable or coordinate is missing, a variable has other dimensions than
+            documented, the ``prompt``, ``cell`` or ``dim`` coordinate holds anything but text,
+            the cells are not the 12 context cells in order (with ``curr_loc`` and
+            ``prev_steps``, if present, agreeing with them), or the contents fail the checks of
+            :class:`PromptDatabase`.
         """
         for name in ("z", "n_draws"):
             if name not in ds.data_vars:
@@ -180,22 +200,20 @@ class PromptDatabase:
                     f"dataset lacks the variable `{name}`; a generator database needs `z` "
                     "(prompt, cell, draw, dim) and `n_draws` (prompt, cell)"
                 )
-        missing = [dim for dim in Z_DIMS if dim not in ds["z"].dims]
-        if missing:
-            raise PromptDatabaseError(
-                f"variable `z` lacks the dimension(s) {missing}; it must have dims {list(Z_DIMS)}"
-            )
-        cells = tuple(str(label) for label in ds["cell"].values)
+        _check_variable_dims(ds, "z", Z_DIMS)
+        _check_variable_dims(ds, "n_draws", ("prompt", "cell"))
+        cells = _coordinate_names(ds, "cell")
         if cells != CELL_LABELS:
             raise PromptDatabaseError(
                 f"coordinate `cell` must list the context cells {list(CELL_LABELS)} in that order, "
                 f"got {list(cells)}"
             )
+        _check_cell_coordinates(ds)
         return cls(
             z=ds["z"].transpose(*Z_DIMS).values,
             n_draws=ds["n_draws"].transpose("prompt", "cell").values,
-            prompts=tuple(str(prompt) for prompt in ds["prompt"].values),
-            dims=tuple(str(dim) for dim in ds["dim"].values),
+            prompts=_coordinate_names(ds, "prompt"),
+            dims=_coordinate_names(ds, "dim"),
             attrs={key: _python_scalar(value) for key, value in ds.attrs.items()},
         )
 
@@ -246,6 +264,8 @@ def load_prompt_database(path: str | os.PathLike) -> PromptDatabase:
             f"cannot tell the format of prompt database '{path}' from its extension "
             f"{suffix or '(none)'!r}; use one of {list(_NETCDF_SUFFIXES + _LONG_FORMAT_SUFFIXES)}"
         )
+    if path.is_dir():
+        raise PromptDatabaseError(f"prompt database '{path}' is a directory; give a file")
     if not path.is_file():
         raise PromptDatabaseError(f"prompt database file '{path}' does not exist; check the path")
     if suffix in _LONG_FORMAT_SUFFIXES:
@@ -253,7 +273,8 @@ def load_prompt_database(path: str | os.PathLike) -> PromptDatabase:
 
         return read_long_format(path)
     try:
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
+        # phony_dims: name the dimensions of plain HDF5 (not NetCDF) files instead of warning
+        with xr.open_dataset(path, engine="h5netcdf", phony_dims="access") as ds:
             ds.load()
     except (OSError, ValueError) as exc:
         reason = " ".join(str(exc).split())
@@ -261,6 +282,104 @@ def load_prompt_database(path: str | os.PathLike) -> PromptDatabase:
             f"cannot read '{path}' as NetCDF ({reason}); write it with PromptDatabase.save"
         ) from exc
     return PromptDatabase.from_dataset(ds)
+
+
+def _numeric_array(argument: str, values: object) -> np.ndarray:
+    """Return ``values`` as an array, refusing what is not real numbers (bool, text, complex).
+
+    ``np.asarray(..., dtype=float)`` would parse text and turn ``True`` into 1.0 without a word;
+    a database whose scores or counts are not numbers is malformed, so it is refused instead.
+    """
+    try:
+        array = np.asarray(values)
+    except ValueError as exc:  # ragged nested sequences
+        raise PromptDatabaseError(
+            f"`{argument}` must be a rectangular numeric array, got {_shown(values)}"
+        ) from exc
+    if array.dtype.kind not in _NUMERIC_KINDS:
+        example = f" such as {_shown(array.flat[0])}" if array.size else ""
+        raise PromptDatabaseError(
+            f"`{argument}` must hold real numbers (int or float), got dtype {array.dtype}"
+            f"{example}; pass an array of int or float scores"
+        )
+    return array
+
+
+def _name_tuple(argument: str, names: object) -> tuple:
+    """Return ``names`` as a tuple; a single string would otherwise become one name per letter."""
+    if isinstance(names, str | bytes):
+        raise PromptDatabaseError(
+            f"`{argument}` must be a sequence of names, got the single string {names!r}; "
+            f"wrap it in a tuple, e.g. ({names!r},)"
+        )
+    return tuple(names)
+
+
+def _check_variable_dims(ds: xr.Dataset, name: str, dims: tuple[str, ...]) -> None:
+    """Refuse a dataset variable whose dimensions are not exactly ``dims`` (in any order)."""
+    missing = [dim for dim in dims if dim not in ds[name].dims]
+    if missing:
+        raise PromptDatabaseError(
+            f"variable `{name}` lacks the dimension(s) {missing}; it must have dims {list(dims)}"
+        )
+    extra = [str(dim) for dim in ds[name].dims if dim not in dims]
+    if extra:
+        raise PromptDatabaseError(
+            f"variable `{name}` has the extra dimension(s) {extra}; it must have exactly the dims "
+            f"{list(dims)} (select or drop the others before building the database)"
+        )
+
+
+def _coordinate_names(ds: xr.Dataset, name: str) -> tuple[str, ...]:
+    """Return the text labels of the coordinate ``name``, refusing numbers and missing labels.
+
+    Without a coordinate variable xarray would number the labels 0, 1, ...; numeric labels would
+    be turned into text silently. Both are refused: a database file names its prompts, cells and
+    dims as text. Byte strings (NetCDF character arrays) are decoded as UTF-8.
+    """
+    if name not in ds.coords:
+        raise PromptDatabaseError(
+            f"dataset lacks the coordinate `{name}` (the {name} labels); write the database "
+            "with PromptDatabase.save, which stores prompts, cells and dims as text"
+        )
+    labels = []
+    for value in ds[name].values.tolist():
+        if isinstance(value, bytes):
+            try:
+                value = value.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise PromptDatabaseError(
+                    f"coordinate `{name}` has the label {value!r}, which is not UTF-8 text; "
+                    "store the labels as UTF-8 strings"
+                ) from exc
+        if not isinstance(value, str):
+            raise PromptDatabaseError(
+                f"coordinate `{name}` must hold text labels, got {type(value).__name__} "
+                f"{_shown(value)} (dtype {ds[name].dtype}); store the labels as strings, "
+                f"e.g. ds.assign_coords({name}=ds['{name}'].astype(str)) if they are names"
+            )
+        labels.append(value)
+    return tuple(labels)
+
+
+def _check_cell_coordinates(ds: xr.Dataset) -> None:
+    """Refuse ``curr_loc`` / ``prev_steps`` coordinates that contradict the cell labels.
+
+    The labels decide which cell is which; a file whose other cell coordinates say otherwise is
+    ambiguous, so it is refused rather than read by the labels alone.
+    """
+    for name, expected in (("curr_loc", CELL_CURR_LOC), ("prev_steps", CELL_PREV_STEPS)):
+        if name not in ds.coords:
+            continue
+        values = [
+            value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+            for value in ds[name].values.tolist()
+        ]
+        if ds[name].dims != ("cell",) or values != list(expected):
+            raise PromptDatabaseError(
+                f"coordinate `{name}` contradicts the cell labels: it must be {list(expected)} "
+                f"along `cell`, got {_shown(values)}; drop it or write it in cell order"
+            )
 
 
 def _check_shapes(db: PromptDatabase) -> None:
@@ -292,21 +411,44 @@ def _check_shapes(db: PromptDatabase) -> None:
 def _check_names(argument: str, names: tuple[str, ...]) -> None:
     not_str = [name for name in names if not isinstance(name, str)]
     if not_str:
-        raise PromptDatabaseError(f"`{argument}` must be strings, got {not_str[0]!r}")
+        raise PromptDatabaseError(f"`{argument}` must be strings, got {_shown(not_str[0])}")
+    blank = [name for name in names if not name.strip()]
+    if blank:
+        raise PromptDatabaseError(
+            f"`{argument}` must not be empty or blank, got {blank[0]!r}; give every one a name"
+        )
     duplicates = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicates:
         raise PromptDatabaseError(f"`{argument}` must be unique, got duplicates {duplicates}")
 
 
-def _check_draws(db: PromptDatabase) -> None:
-    low = np.argwhere((db.n_draws < 1) | (db.n_draws > db.max_draws))
+def _draw_counts(db: PromptDatabase) -> np.ndarray:
+    """Return ``n_draws`` as int64 after checking it holds whole numbers within range.
+
+    Casting first would truncate 30.7 to 30 and turn NaN into a huge negative number, so the
+    values are checked as given (counts stored as float, as NetCDF may, are fine if whole).
+    """
+    counts = db.n_draws
+    if counts.dtype.kind == "f":
+        fractional = np.argwhere(~np.isfinite(counts) | (counts != np.floor(counts)))
+        if fractional.size:
+            prompt, cell = fractional[0]
+            raise PromptDatabaseError(
+                f"`n_draws` must be whole numbers, got {counts[prompt, cell].item()} for prompt "
+                f"{db.prompts[prompt]!r}, cell {CELL_LABELS[cell]}; give the count of valid draws"
+            )
+    low = np.argwhere((counts < 1) | (counts > db.max_draws))
     if low.size:
         prompt, cell = low[0]
         raise PromptDatabaseError(
             f"`n_draws` must be between 1 and max_draws={db.max_draws}, got "
-            f"{db.n_draws[prompt, cell]} for prompt {db.prompts[prompt]!r}, "
+            f"{counts[prompt, cell].item()} for prompt {db.prompts[prompt]!r}, "
             f"cell {CELL_LABELS[cell]}"
         )
+    return np.asarray(counts, dtype=np.int64)
+
+
+def _check_draws(db: PromptDatabase) -> None:
     valid = db.draw_mask()
     bad = np.argwhere(valid & ~np.isfinite(db.z).all(axis=3))
     if bad.size:
@@ -315,6 +457,15 @@ def _check_draws(db: PromptDatabase) -> None:
             f"`z` has a non-finite score in draw {draw} of prompt {db.prompts[prompt]!r}, "
             f"cell {CELL_LABELS[cell]} (within its n_draws={db.n_draws[prompt, cell]}); "
             "drop that draw or fix its scores"
+        )
+    huge = np.argwhere(valid[..., None] & (np.abs(db.z) > MAX_ABS_SCORE))
+    if huge.size:
+        prompt, cell, draw, dim = huge[0]
+        raise PromptDatabaseError(
+            f"`z` has the score {db.z[prompt, cell, draw, dim]:.6g} on dimension "
+            f"{db.dims[dim]!r} in draw {draw} of prompt {db.prompts[prompt]!r}, cell "
+            f"{CELL_LABELS[cell]}; scores must be at most {MAX_ABS_SCORE:g} in magnitude (sums "
+            "of larger squares overflow), so rescale that dimension"
         )
     if not np.isnan(db.z[~valid]).all():
         raise PromptDatabaseError(
@@ -328,8 +479,14 @@ def _check_attrs(attrs: dict) -> None:
         if not (isinstance(key, str) and storable):
             raise PromptDatabaseError(
                 f"`attrs` must map str to str, int or float (NetCDF attributes), got "
-                f"{key!r}: {value!r}; convert the value, e.g. to a YAML string"
+                f"{_shown(key)}: {_shown(value)}; convert the value, e.g. to a YAML string"
             )
+
+
+def _shown(value: object) -> str:
+    """Return ``repr(value)`` on one line, cut to a readable length, for an error message."""
+    text = " ".join(repr(_python_scalar(value)).split())
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
 
 
 def _python_scalar(value: object) -> object:

@@ -121,6 +121,20 @@ BAD_FRAMES = {
         r"unknown level 'many' at data row 2",
     ),
     "empty-prompt": (lambda f: _set(f, 3, "prompt", None), r"'prompt' is empty at data row 4"),
+    "blank-prompt": (lambda f: _set(f, 3, "prompt", "  "), r"'prompt' is empty at data row 4"),
+    "huge-score": (
+        lambda f: _set(f, 4, "formality", 1e150),
+        r"column 'formality' has the score 1e\+150 at data row 5 \(CSV line 6\); scores must be "
+        r"at most 1e\+100 in magnitude",
+    ),
+    "huge-negative-score": (
+        lambda f: _set(f, 0, "optimism", -3e101),
+        r"column 'optimism' has the score -3e\+101 at data row 1 \(CSV line 2\)",
+    ),
+    "bool-dim": (
+        lambda f: f.assign(formality=f["formality"] > 0),
+        r"column 'formality' is not numeric: value (True|False) at data row 1",
+    ),
     "empty-cell": (_drop_cell, r"prompt 'more humor' has no rows for cell work/3 \(1 empty"),
 }
 
@@ -176,3 +190,117 @@ def test_every_cell_is_filled(frame: pd.DataFrame, tmp_path) -> None:
     db = read_long_format(write_csv(frame, tmp_path))
     assert db.n_draws.shape == (3, N_CELLS)
     assert db.n_draws.min() >= 1
+
+
+def _one_line_error(path: Path, message: str) -> None:
+    """Assert that reading ``path`` raises a one-line PromptDatabaseError matching ``message``."""
+    with pytest.raises(PromptDatabaseError, match=message) as info:
+        read_long_format(path)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "names", [("1", "01", "1.0"), ("NA", "null", " 1")], ids=["numeric-looking", "na-looking"]
+)
+def test_prompts_are_kept_as_written(frame: pd.DataFrame, tmp_path, names) -> None:
+    """Prompts "1" and "01" are two prompts, not one number; "NA" and "null" are names too."""
+    renamed = dict(zip(["more humor", "less humor", "more optimism"], names, strict=True))
+    db = read_long_format(write_csv(frame.assign(prompt=frame["prompt"].map(renamed)), tmp_path))
+    assert db.prompts == names
+    assert db.n_prompts == 3
+
+
+def test_na_like_prompt_does_not_hide_an_empty_one(frame: pd.DataFrame, tmp_path) -> None:
+    """With a prompt named "NA" in the file, an empty prompt field is still refused."""
+    frame = _set(frame.assign(prompt=frame["prompt"].replace("more humor", "NA")), 7, "prompt", "")
+    _one_line_error(write_csv(frame, tmp_path), r"'prompt' is empty at data row 8 \(CSV line 9\)")
+
+
+def test_parquet_prompt_column_types(frame: pd.DataFrame, tmp_path) -> None:
+    """A Parquet integer prompt column gives its digits; floats and bools are refused."""
+    path = tmp_path / "db.parquet"
+    codes = {"more humor": 1, "less humor": 10, "more optimism": 2}
+    frame.assign(prompt=frame["prompt"].map(codes)).to_parquet(path, index=False)
+    assert read_long_format(path).prompts == ("1", "10", "2")
+    frame.assign(prompt=frame["prompt"].map(codes) / 2).to_parquet(path, index=False)
+    _one_line_error(path, r"column 'prompt' holds the float 0.5 at data row 1; prompt names must")
+    frame.assign(prompt=frame["prompt"] == "less humor").to_parquet(path, index=False)
+    _one_line_error(path, r"column 'prompt' holds the bool False at data row 1;")
+
+
+def _csv_lines(frame: pd.DataFrame) -> list[str]:
+    """Return ``frame`` as CSV lines, header first."""
+    return frame.to_csv(index=False).splitlines()
+
+
+@pytest.mark.parametrize("column", ["optimism", "prompt"])
+def test_duplicate_csv_column(frame: pd.DataFrame, tmp_path, column: str) -> None:
+    """A repeated header name is refused, not read as a new dimension named ``optimism.1``."""
+    header, *rows = _csv_lines(frame)
+    path = tmp_path / "db.csv"
+    path.write_text("\n".join([f"{header},{column}"] + [f"{row},0.5" for row in rows]) + "\n")
+    _one_line_error(path, rf"has the column '{column}' 2 times; every column needs its own name")
+
+
+def test_duplicate_parquet_column(frame: pd.DataFrame, tmp_path) -> None:
+    """Parquet may store two columns of one name; that is refused by name too."""
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    path = tmp_path / "db.parquet"
+    pq.write_table(table.append_column("optimism", table["optimism"]), path)
+    _one_line_error(path, r"has the column 'optimism' 2 times")
+
+
+def test_dotted_column_name_is_a_dimension(frame: pd.DataFrame, tmp_path) -> None:
+    """A column really named ``optimism.1`` (no duplicate) is read as that dimension."""
+    db = read_long_format(write_csv(frame.rename(columns={"formality": "optimism.1"}), tmp_path))
+    assert db.dims == ("optimism", "optimism.1")
+
+
+@pytest.mark.parametrize(
+    ("prefix", "suffix"), [("", ","), ("r{row},", "")], ids=["trailing-comma", "row-names"]
+)
+def test_more_fields_than_header(frame: pd.DataFrame, tmp_path, prefix, suffix) -> None:
+    """Rows longer than the header are refused (pandas would drop their first field as index)."""
+    header, *rows = _csv_lines(frame)
+    path = tmp_path / "db.csv"
+    rows = [prefix.format(row=i) + row + suffix for i, row in enumerate(rows)]
+    path.write_text("\n".join([header, *rows]) + "\n")
+    _one_line_error(path, r"data rows with more fields than the 5 names of its header row")
+
+
+def test_blank_header_name(frame: pd.DataFrame, tmp_path) -> None:
+    """A column whose header is only blanks is refused like a column without a header."""
+    header, *rows = _csv_lines(frame)
+    path = tmp_path / "db.csv"
+    path.write_text("\n".join([f"{header}, "] + [f"{row},0.5" for row in rows]) + "\n")
+    _one_line_error(path, r"has a column without a header \(' ', likely a saved index\)")
+
+
+def test_bool_parquet_columns(frame: pd.DataFrame, tmp_path) -> None:
+    """Bool dims and bool prev_steps in Parquet are refused, not read as 0 and 1."""
+    path = tmp_path / "db.parquet"
+    frame.assign(optimism=frame["optimism"] > 0).to_parquet(path, index=False)
+    _one_line_error(path, r"column 'optimism' is not numeric: value (True|False) at data row 1;")
+    frame.assign(prev_steps=frame["prev_steps"] == 1).to_parquet(path, index=False)
+    _one_line_error(path, r"column 'prev_steps' has unknown level True at data row 1;")
+
+
+def test_huge_parquet_score(frame: pd.DataFrame, tmp_path) -> None:
+    """The score bound names the Parquet column and data row."""
+    path = tmp_path / "db.parquet"
+    _set(frame, 9, "optimism", 1e150).astype({"optimism": float}).to_parquet(path, index=False)
+    _one_line_error(path, r"column 'optimism' has the score 1e\+150 at data row 10; scores must")
+
+
+def test_to_long_frame_refuses_a_key_column_as_dim(tiny_prompt_db: PromptDatabase) -> None:
+    """A dimension named ``prompt`` would give the table two prompt columns."""
+    db = PromptDatabase(
+        z=tiny_prompt_db.z,
+        n_draws=tiny_prompt_db.n_draws,
+        prompts=tiny_prompt_db.prompts,
+        dims=("prompt", "formality"),
+    )
+    with pytest.raises(PromptDatabaseError, match=r"style dimension 'prompt' has the name of a"):
+        to_long_frame(db)

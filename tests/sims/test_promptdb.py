@@ -9,7 +9,12 @@ import pytest
 import xarray as xr
 
 from gambitts.sims.contexts import CELL_CURR_LOC, CELL_LABELS, CELL_PREV_STEPS
-from gambitts.sims.promptdb import PromptDatabase, PromptDatabaseError, load_prompt_database
+from gambitts.sims.promptdb import (
+    MAX_ABS_SCORE,
+    PromptDatabase,
+    PromptDatabaseError,
+    load_prompt_database,
+)
 
 
 def assert_same_database(actual: PromptDatabase, expected: PromptDatabase) -> None:
@@ -137,6 +142,27 @@ def _no_draws(db: PromptDatabase) -> dict:
     return _with(db, n_draws=n_draws)
 
 
+def _fractional_draws(db: PromptDatabase) -> dict:
+    """Store ``n_draws`` as float with one fractional count (it used to be truncated)."""
+    n_draws = db.n_draws.astype(float)
+    n_draws[1, 5] = 2.7
+    return _with(db, n_draws=n_draws)
+
+
+def _nan_draws(db: PromptDatabase) -> dict:
+    """Store ``n_draws`` as float with a NaN (it used to become a huge negative count)."""
+    n_draws = db.n_draws.astype(float)
+    n_draws[2, 0] = np.nan
+    return _with(db, n_draws=n_draws)
+
+
+def _huge_score(db: PromptDatabase, value: float = 1e150) -> dict:
+    """Put a score whose square overflows when summed into a valid draw."""
+    z = db.z.copy()
+    z[1, 5, 0, 1] = value
+    return _with(db, z=z)
+
+
 INVALID = {
     "z-3-axes": (lambda db: _with(db, z=db.z[..., 0]), r"`z` must have 4 axes"),
     "z-11-cells": (
@@ -160,6 +186,46 @@ INVALID = {
         r"`attrs` must map str to str, int or float .*'config'",
     ),
     "attrs-bool": (lambda db: _with(db, attrs={"fast": True}), r"'fast': True"),
+    "attrs-long-array": (
+        lambda db: _with(db, attrs={"history": np.arange(500)}),
+        r"got 'history': array\(\[ ?0, 1, 2, .*\.\.\.; convert the value",
+    ),
+    "n_draws-fraction": (
+        _fractional_draws,
+        r"`n_draws` must be whole numbers, got 2.7 for prompt 'less humor', cell work/2",
+    ),
+    "n_draws-nan": (_nan_draws, r"whole numbers, got nan for prompt 'more optimism', cell home/1"),
+    "n_draws-bool": (
+        lambda db: _with(db, n_draws=db.n_draws > 0),
+        r"`n_draws` must hold real numbers \(int or float\), got dtype bool",
+    ),
+    "z-text": (
+        lambda db: _with(db, z=db.z.astype(str)),
+        r"`z` must hold real numbers \(int or float\), got dtype <U\d+ such as '",
+    ),
+    "z-bool": (lambda db: _with(db, z=db.z > 0), r"`z` must hold real numbers .*dtype bool"),
+    "z-complex": (lambda db: _with(db, z=db.z + 0j), r"`z` must hold real .*dtype complex128"),
+    "z-ragged": (
+        lambda db: _with(db, z=[[1.0], [1.0, 2.0]]),
+        r"`z` must be a rectangular numeric array, got \[\[1.0\], \[1.0, 2.0\]\]",
+    ),
+    "score-too-large": (
+        _huge_score,
+        r"`z` has the score 1e\+150 on dimension 'formality' in draw 0 of prompt 'less humor', "
+        r"cell work/2; scores must be at most 1e\+100 in magnitude",
+    ),
+    "score-too-negative": (
+        lambda db: _huge_score(db, -2e100),
+        r"`z` has the score -2e\+100 on dimension 'formality'",
+    ),
+    "prompts-single-string": (
+        lambda db: _with(db, prompts="abc"),
+        r"`prompts` must be a sequence of names, got the single string 'abc'",
+    ),
+    "blank-dim": (
+        lambda db: _with(db, dims=("optimism", " ")),
+        r"`dims` must not be empty or blank, got ' '",
+    ),
 }
 
 
@@ -191,3 +257,137 @@ def test_load_errors(tmp_path) -> None:
     with pytest.raises(PromptDatabaseError, match=r"cannot read .*corrupt.nc' as NetCDF") as info:
         load_prompt_database(corrupt)
     assert "\n" not in str(info.value)
+
+
+def test_limits_are_inclusive(tiny_prompt_db: PromptDatabase) -> None:
+    """A score of exactly MAX_ABS_SCORE and whole-valued float counts are accepted as given."""
+    db = PromptDatabase(
+        **_huge_score(tiny_prompt_db, -MAX_ABS_SCORE)
+        | {"n_draws": tiny_prompt_db.n_draws.astype(float)}
+    )
+    assert db.z[1, 5, 0, 1] == -1e100
+    assert db.n_draws.dtype == np.int64
+    np.testing.assert_array_equal(db.n_draws, tiny_prompt_db.n_draws)
+
+
+def test_sums_of_squares_stay_finite_at_the_bound() -> None:
+    """Squares at the bound stay finite summed over any study; squares of 1e150 do not."""
+    assert np.isfinite(np.sum(np.full(10**6, MAX_ABS_SCORE) ** 2))
+    assert np.isfinite(MAX_ABS_SCORE**2 * 1e100)  # even 1e100 rounds
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.float64(1e150) ** 2 * 2e8)  # 2e8 rounds (or a weight) overflow
+
+
+def _saved(ds: xr.Dataset, path) -> object:
+    """Write ``ds`` to NetCDF as a foreign tool would and return the path."""
+    ds.to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def _float_counts(ds: xr.Dataset, value: float) -> xr.Dataset:
+    """Store ``n_draws`` as float with ``value`` in prompt 1, cell work/2."""
+    ds = ds.copy()
+    ds["n_draws"] = ds["n_draws"].astype(float)
+    ds["n_draws"][1, 5] = value
+    return ds
+
+
+def _huge_score_dataset(ds: xr.Dataset) -> xr.Dataset:
+    """Put 1e150 into a valid draw of the dataset's ``z``."""
+    ds = ds.copy(deep=True)
+    ds["z"][0, 0, 0, 0] = 1e150
+    return ds
+
+
+BAD_NETCDF = {
+    "fractional-n_draws": (
+        lambda ds: _float_counts(ds, 30.7),
+        r"`n_draws` must be whole numbers, got 30.7 for prompt 'less humor', cell work/2",
+    ),
+    "huge-score": (
+        _huge_score_dataset,
+        r"`z` has the score 1e\+150 on dimension 'optimism' in draw 0 of prompt 'more humor', "
+        r"cell home/1; scores must be at most 1e\+100",
+    ),
+    "numeric-prompts": (
+        lambda ds: ds.assign_coords(prompt=[1, 2, 3]),
+        r"coordinate `prompt` must hold text labels, got int 1 \(dtype int64\)",
+    ),
+    "float-prompts": (
+        lambda ds: ds.assign_coords(prompt=[0.5, 1.0, 1.5]),
+        r"coordinate `prompt` must hold text labels, got float 0.5",
+    ),
+    "numeric-dims": (
+        lambda ds: ds.assign_coords(dim=[0, 1]),
+        r"coordinate `dim` must hold text labels, got int 0",
+    ),
+    "no-prompt-coordinate": (
+        lambda ds: ds.drop_vars("prompt"),
+        r"dataset lacks the coordinate `prompt` \(the prompt labels\)",
+    ),
+    "no-dim-coordinate": (lambda ds: ds.drop_vars("dim"), r"lacks the coordinate `dim`"),
+    "extra-z-dimension": (
+        lambda ds: ds.assign(z=ds["z"].expand_dims(model=2).copy()),
+        r"variable `z` has the extra dimension\(s\) \['model'\]",
+    ),
+    "extra-n_draws-dimension": (
+        lambda ds: ds.assign(n_draws=ds["n_draws"].expand_dims(model=2).copy()),
+        r"variable `n_draws` has the extra dimension\(s\) \['model'\]",
+    ),
+    "n_draws-other-dims": (
+        lambda ds: ds.assign(n_draws=(("a", "b"), ds["n_draws"].values)),
+        r"variable `n_draws` lacks the dimension\(s\) \['prompt', 'cell'\]",
+    ),
+    "text-n_draws": (
+        lambda ds: ds.assign(n_draws=ds["n_draws"].astype(str)),
+        r"`n_draws` must hold real numbers \(int or float\), got dtype <U1 such as '4'",
+    ),
+    "scrambled-curr_loc": (
+        lambda ds: ds.assign_coords(curr_loc=("cell", list(reversed(CELL_CURR_LOC)))),
+        r"coordinate `curr_loc` contradicts the cell labels: it must be \['home', ",
+    ),
+    "scrambled-prev_steps": (
+        lambda ds: ds.assign_coords(prev_steps=("cell", np.roll(CELL_PREV_STEPS, 1))),
+        r"coordinate `prev_steps` contradicts the cell labels: .*got \[4, 1, 2, 3, 4, 1,",
+    ),
+    "array-attribute": (
+        lambda ds: ds.assign_attrs(history=np.arange(300)),
+        r"`attrs` must map str to str, int or float .*'history': array\(",
+    ),
+}
+
+
+@pytest.mark.parametrize(("change", "message"), BAD_NETCDF.values(), ids=BAD_NETCDF.keys())
+def test_netcdf_hostile_files(tiny_prompt_db, tmp_path, change, message) -> None:
+    """A NetCDF file that is not read exactly as written gives a one-line error instead."""
+    path = _saved(change(tiny_prompt_db.to_dataset()), tmp_path / "db.nc")
+    with pytest.raises(PromptDatabaseError, match=message) as info:
+        load_prompt_database(path)
+    assert "\n" not in str(info.value)
+
+
+def test_netcdf_labels_are_read_as_written(tiny_prompt_db, tmp_path) -> None:
+    """Numeric-looking prompt names stay distinct; NetCDF byte-string labels are decoded."""
+    ds = tiny_prompt_db.to_dataset().assign_coords(prompt=["1", "01", "1.0"])
+    assert load_prompt_database(_saved(ds, tmp_path / "text.nc")).prompts == ("1", "01", "1.0")
+    as_bytes = {name: np.char.encode(ds[name].values.astype(str)) for name in ("prompt", "dim")}
+    db = load_prompt_database(_saved(ds.assign_coords(as_bytes), tmp_path / "bytes.nc"))
+    assert (db.prompts, db.dims) == (("1", "01", "1.0"), ("optimism", "formality"))
+
+
+def test_foreign_hdf5_file(tmp_path) -> None:
+    """A plain HDF5 file (not NetCDF) is refused in one line, without a warning."""
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "foreign.nc"
+    with h5py.File(path, "w") as handle:
+        handle["z"] = np.zeros((2, 12, 3, 2))
+    with pytest.raises(PromptDatabaseError, match=r"lacks the variable `n_draws`") as info:
+        load_prompt_database(path)  # warnings are errors in this suite
+    assert "\n" not in str(info.value)
+
+
+def test_load_refuses_a_directory(tmp_path) -> None:
+    """A directory with a database's extension is named as such."""
+    (tmp_path / "db.nc").mkdir()
+    with pytest.raises(PromptDatabaseError, match=r"db.nc' is a directory; give a file"):
+        load_prompt_database(tmp_path / "db.nc")
