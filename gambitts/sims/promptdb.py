@@ -14,7 +14,6 @@ differently from how it was written (names stay text, counts stay whole, scores 
 from __future__ import annotations
 
 import os
-import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -169,7 +168,7 @@ class PromptDatabase:
             ``prev_steps`` along it, ``draw`` and ``dim``; ``attrs`` as the dataset's attributes.
         """
         return xr.Dataset(
-            {"z": (Z_DIMS, self.z), "n_draws": (("prompt", "cell"), self.n_draws)},
+            {"z": (Z_DIMS, self.z.copy()), "n_draws": (("prompt", "cell"), self.n_draws.copy())},
             coords={
                 "prompt": list(self.prompts),
                 "cell": list(CELL_LABELS),
@@ -228,14 +227,12 @@ class PromptDatabase:
         path : str or path-like
             Destination; its directory must exist.
         """
+        from gambitts.sims.files import atomic_path, require_free_space
+
         path = Path(path)
-        tmp_path = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            self.to_dataset().to_netcdf(tmp_path, engine="h5netcdf", encoding={"z": _Z_ENCODING})
-            os.replace(tmp_path, path)
-        except BaseException:
-            tmp_path.unlink(missing_ok=True)
-            raise
+        require_free_space(path, self.z.nbytes + self.n_draws.nbytes + (1 << 20))
+        with atomic_path(path) as temporary:
+            self.to_dataset().to_netcdf(temporary, engine="h5netcdf", encoding={"z": _Z_ENCODING})
 
 
 def load_prompt_database(path: str | os.PathLike) -> PromptDatabase:
