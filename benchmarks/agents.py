@@ -16,11 +16,11 @@ import tracemalloc
 
 import numpy as np
 
+from gambitts.design.standin import make_standin_database
 from gambitts.models.random_streams import ReplicateRandom
 from gambitts.sims.experiments import AgentSpec
 from gambitts.sims.outcomes import load_outcome_model
 from gambitts.sims.runner import generator_means, replicate_seeds, simulate
-from gambitts.sims.standin import make_standin_database
 from gambitts.sims.world import GeneratorWorld, select_prompts
 
 DIMS = ("optimism", "formality", "severity")

@@ -24,13 +24,13 @@ import numpy as np
 
 from gambitts.agents import Agent
 from gambitts.agents.ensemble import EnsembleConfig, EnsPoGAMBITTS
+from gambitts.design.promptdb import PromptDatabase
+from gambitts.design.standin import make_standin_database
 from gambitts.models.random_streams import ReplicateRandom
 from gambitts.sims.experiments import AgentSpec
 from gambitts.sims.nonlinear import load_nonlinear_outcome
 from gambitts.sims.outcomes import OutcomeModel, load_outcome_model
-from gambitts.sims.promptdb import PromptDatabase
 from gambitts.sims.runner import generator_draws, generator_means, replicate_seeds, simulate
-from gambitts.sims.standin import make_standin_database
 from gambitts.sims.world import GeneratorWorld, select_prompts
 
 DIMS = ("optimism", "formality", "severity")

@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 
 from gambitts.agents import PoGAMBITTS, StdTS
+from gambitts.design.standin import make_standin_database
 from gambitts.models.inference_data import posterior_inference_data
 from gambitts.models.random_streams import ReplicateRandom
 from gambitts.sims.contexts import CELL_LABELS
 from gambitts.sims.outcomes import load_outcome_model
 from gambitts.sims.runner import generator_means, replicate_seeds, simulate
-from gambitts.sims.standin import make_standin_database
 from gambitts.sims.world import GeneratorWorld, select_prompts
 
 DIMS = ("optimism", "formality", "severity")

@@ -18,11 +18,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import xarray as xr  # noqa: E402
 
+from gambitts.design.standin import make_standin_database  # noqa: E402
 from gambitts.sims.experiments import load_experiment  # noqa: E402
 from gambitts.sims.files import write_netcdf_atomic  # noqa: E402
 from gambitts.sims.results import format_summary, setting_dim  # noqa: E402
 from gambitts.sims.runner import run_experiment  # noqa: E402
-from gambitts.sims.standin import make_standin_database  # noqa: E402
 
 
 def write_example_results(path: Path, fast: bool = False) -> Path:

@@ -20,12 +20,12 @@ import pytensor.tensor as pt
 
 from gambitts.agents import PoGAMBITTS
 from gambitts.agents.custom import CustomPoGAMBITTS, nutpie_available
+from gambitts.design.standin import make_standin_database
 from gambitts.models.diagnostics import unhealthy
 from gambitts.models.priors import LinearPrior
 from gambitts.models.random_streams import ReplicateRandom
 from gambitts.sims.outcomes import load_outcome_model
 from gambitts.sims.runner import generator_means, replicate_seeds, simulate
-from gambitts.sims.standin import make_standin_database
 from gambitts.sims.world import GeneratorWorld, select_prompts
 
 DIMS = ("optimism", "formality", "severity")

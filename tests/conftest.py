@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gambitts.design.promptdb import PromptDatabase
 from gambitts.sims.contexts import N_CELLS
-from gambitts.sims.promptdb import PromptDatabase
 
 
 @pytest.fixture
@@ -37,6 +37,6 @@ def tiny_prompt_db() -> PromptDatabase:
 @pytest.fixture(scope="session")
 def standin_db() -> PromptDatabase:
     """Return the built-in stand-in database (seed 0), built once per test session."""
-    from gambitts.sims.standin import make_standin_database
+    from gambitts.design.standin import make_standin_database
 
     return make_standin_database()

@@ -138,11 +138,11 @@ def simulate(
     Finished configurations are kept in OUT/configs, so rerunning an interrupted command
     continues where it stopped.
     """
+    from gambitts.design.promptdb import load_prompt_database
+    from gambitts.design.standin import make_standin_database
     from gambitts.sims.experiments import experiment_names, load_experiment, load_experiment_file
     from gambitts.sims.files import check_writable_directory
-    from gambitts.sims.promptdb import load_prompt_database
     from gambitts.sims.results import format_summary
-    from gambitts.sims.standin import make_standin_database
     from gambitts.sims.sweep import run_sweep
 
     if sum([bool(names), run_all, config_file is not None]) != 1:
@@ -385,8 +385,8 @@ def report(results_dir: str, out_path: str | None, findings_path: str | None) ->
 )
 def promptdb(out_path: str | None, check_path: str | None, seed: int) -> None:
     """Write the stand-in generator database, or check a database file."""
-    from gambitts.sims.promptdb import load_prompt_database
-    from gambitts.sims.standin import make_standin_database
+    from gambitts.design.promptdb import load_prompt_database
+    from gambitts.design.standin import make_standin_database
 
     if (out_path is None) == (check_path is None):
         raise click.UsageError("give exactly one of --out FILE or --check FILE")

@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 import yaml
 
+from gambitts.design.promptdb import PromptDatabase
 from gambitts.sims.outcomes import OutcomeModel, _environments, load_outcome_model
-from gambitts.sims.promptdb import PromptDatabase
 
 #: Style dimensions of ``nonlinear_3d``, in the order the network takes them.
 NONLINEAR_DIMS: tuple[str, ...] = ("optimism", "severity", "formality")
@@ -294,7 +294,7 @@ def nonlinear_standin_yaml(outcome: MlpOutcome, seed: int = 0) -> str:
 
 def write_nonlinear_standin() -> str:
     """Build the stand-in on the stand-in database and return the data file's text."""
-    from gambitts.sims.standin import make_standin_database
+    from gambitts.design.standin import make_standin_database
 
     return nonlinear_standin_yaml(make_nonlinear_standin(make_standin_database()))
 

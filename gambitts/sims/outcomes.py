@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 import yaml
 
+from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError
 from gambitts.sims.contexts import CELL_CURR_LOC, CELL_PREV_STEPS, CURR_LOC
-from gambitts.sims.promptdb import PromptDatabase
 
 
 @cache
 def _environments() -> dict[str, Any]:
-    text = resources.files("gambitts.sims").joinpath("data/environments.yaml").read_text()
+    text = resources.files("gambitts.design").joinpath("data/environments.yaml").read_text()
     return yaml.safe_load(text)
 
 

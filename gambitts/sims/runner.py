@@ -17,12 +17,12 @@ import numpy as np
 import xarray as xr
 
 from gambitts.agents import Agent
+from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError
 from gambitts.models.random_streams import BatchRandom, ReplicateRandom
 from gambitts.sims.contexts import CELL_LABELS
 from gambitts.sims.experiments import AgentSpec, ExperimentSpec, RunConfig
 from gambitts.sims.outcomes import load_outcome_model
-from gambitts.sims.promptdb import PromptDatabase
 from gambitts.sims.world import GeneratorWorld, WorldRandomness, select_prompts
 
 ProgressCallback = Callable[[int], None]

@@ -30,10 +30,10 @@ import numpy as np
 import xarray as xr
 
 from gambitts import __version__
+from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError, OutputError
 from gambitts.sims.experiments import CUSTOM_KINDS, ExperimentSpec, RunConfig
 from gambitts.sims.files import remove_stale_temporaries, write_netcdf_atomic
-from gambitts.sims.promptdb import PromptDatabase
 from gambitts.sims.provenance import code_fingerprint, provenance
 from gambitts.sims.runner import (
     experiment_dataset,

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError
 from gambitts.sims.contexts import N_CELLS
 from gambitts.sims.outcomes import OutcomeModel
-from gambitts.sims.promptdb import PromptDatabase
 
 
 def select_prompts(db: PromptDatabase, outcome: OutcomeModel, n_arms: int) -> np.ndarray:

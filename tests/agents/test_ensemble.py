@@ -14,10 +14,10 @@ from gambitts.agents.ensemble import (
     network_output,
     parameter_count,
 )
+from gambitts.design.promptdb import PromptDatabase
 from gambitts.models.random_streams import ReplicateRandom
 from gambitts.sims.contexts import N_CELLS, context_features
 from gambitts.sims.outcomes import OutcomeModel
-from gambitts.sims.promptdb import PromptDatabase
 from gambitts.sims.runner import generator_draws, replicate_seeds, simulate
 from gambitts.sims.world import GeneratorWorld
 

@@ -85,7 +85,7 @@ def test_custom_linear_stage2_reproduces_the_exact_agents_regret(
     tmp_path, method, replicates, horizon, extra, levels
 ):
     spec = experiments_from_yaml(_check_block(method, replicates, horizon, extra, levels))["check"]
-    from gambitts.sims.standin import make_standin_database
+    from gambitts.design.standin import make_standin_database
 
     path = run_sweep([spec], make_standin_database(), tmp_path, workers=1)["check"]
     with xr.open_dataset(path, engine="h5netcdf") as ds:
@@ -228,7 +228,7 @@ def test_builders_import_from_modules_and_files(tmp_path):
 
 def test_a_missing_builder_fails_before_anything_runs(tmp_path):
     spec = experiments_from_yaml(_check_block("laplace", 2, 3).replace(LINEAR, "nowhere.py:f"))
-    from gambitts.sims.standin import make_standin_database
+    from gambitts.design.standin import make_standin_database
 
     with pytest.raises(UserCodeError, match="no such file"):
         run_sweep(list(spec.values()), make_standin_database(), tmp_path, workers=1)
@@ -274,7 +274,7 @@ def test_editing_a_module_the_builder_imports_changes_the_results_key(tmp_path, 
 )
 def test_a_failing_builder_stops_the_sweep_with_one_line(tmp_path, monkeypatch, body, message):
     from gambitts.agents.custom import BuilderError
-    from gambitts.sims.standin import make_standin_database
+    from gambitts.design.standin import make_standin_database
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "models.py").write_text(

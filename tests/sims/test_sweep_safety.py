@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError, OutputError
 from gambitts.sims.experiments import experiments_from_yaml
-from gambitts.sims.promptdb import PromptDatabase
 from gambitts.sims.sweep import estimate_memory, output_lock, run_sweep
 
 TWO_BLOCKS = """

@@ -55,8 +55,8 @@ from importlib import metadata, resources
 import numpy as np
 import yaml
 
+from gambitts.design.promptdb import PromptDatabase
 from gambitts.sims.contexts import CELL_CURR_LOC, CELL_PREV_STEPS, CURR_LOC, N_CELLS, PREV_STEPS
-from gambitts.sims.promptdb import PromptDatabase
 
 #: Number of stand-in prompts: mildly more and mildly less of each of the 20 style dims.
 N_PROMPTS: int = 40
@@ -132,7 +132,7 @@ def make_standin_database(seed: int = 0, n_draws: int = 950) -> PromptDatabase:
         dims=dims,
         attrs={
             "source": "stand-in",
-            "generator": "gambitts.sims.standin.make_standin_database",
+            "generator": "gambitts.design.standin.make_standin_database",
             "seed": seed,
             "gambitts_version": _package_version(),
         },
@@ -147,7 +147,7 @@ def prompt_names(dims: tuple[str, ...]) -> tuple[str, ...]:
 @cache
 def _environment_facts() -> tuple[tuple[str, ...], dict]:
     """Return the style dims and the ``database_facts`` of the packaged environments.yaml."""
-    text = resources.files("gambitts.sims").joinpath("data/environments.yaml").read_text("utf-8")
+    text = resources.files("gambitts.design").joinpath("data/environments.yaml").read_text("utf-8")
     environments = yaml.safe_load(text)
     return tuple(environments["style_dimensions"]), environments["database_facts"]
 

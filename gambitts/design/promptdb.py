@@ -6,7 +6,7 @@ hold different numbers of draws: ``z`` is padded with NaN beyond ``n_draws[promp
 
 The database is an in-memory container with a NetCDF form (:meth:`PromptDatabase.to_dataset`,
 :meth:`PromptDatabase.save`); :func:`load_prompt_database` also reads the paper's long format
-(see :mod:`gambitts.sims.longformat`). Every problem with the data raises
+(see :mod:`gambitts.design.longformat`). Every problem with the data raises
 :class:`PromptDatabaseError` with a one-line message that says how to fix it; nothing is read
 differently from how it was written (names stay text, counts stay whole, scores stay in range).
 """
@@ -243,7 +243,7 @@ def load_prompt_database(path: str | os.PathLike) -> PromptDatabase:
     path : str or path-like
         ``.nc`` / ``.netcdf``: NetCDF as written by :meth:`PromptDatabase.save`.
         ``.csv``, ``.parquet`` / ``.pq``: the paper's long format, see
-        :func:`gambitts.sims.longformat.read_long_format`.
+        :func:`gambitts.design.longformat.read_long_format`.
 
     Returns
     -------
@@ -266,7 +266,7 @@ def load_prompt_database(path: str | os.PathLike) -> PromptDatabase:
     if not path.is_file():
         raise PromptDatabaseError(f"prompt database file '{path}' does not exist; check the path")
     if suffix in _LONG_FORMAT_SUFFIXES:
-        from gambitts.sims.longformat import read_long_format  # longformat imports this module
+        from gambitts.design.longformat import read_long_format  # longformat imports this module
 
         return read_long_format(path)
     try:

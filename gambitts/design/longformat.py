@@ -11,11 +11,11 @@ The file is read as written or refused: prompt names are text exactly as in the 
 digits), column names must be distinct (pandas would rename a second ``optimism`` to
 ``optimism.1`` and read it as a new dimension), every data row has as many fields as the header
 (pandas would take a surplus first field as the row index and drop it), and scores are finite
-numbers at most :data:`~gambitts.sims.promptdb.MAX_ABS_SCORE` in magnitude.
+numbers at most :data:`~gambitts.design.promptdb.MAX_ABS_SCORE` in magnitude.
 
-:func:`read_long_format` turns such a file into a :class:`~gambitts.sims.promptdb.PromptDatabase`;
+:func:`read_long_format` turns such a file into a :class:`~gambitts.design.promptdb.PromptDatabase`;
 :func:`to_long_frame` goes the other way. Problems raise
-:class:`~gambitts.sims.promptdb.PromptDatabaseError` with a one-line message naming the column,
+:class:`~gambitts.design.promptdb.PromptDatabaseError` with a one-line message naming the column,
 the row and how to fix it.
 """
 
@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gambitts.design.promptdb import MAX_ABS_SCORE, PromptDatabase, PromptDatabaseError
 from gambitts.sims.contexts import (
     CELL_CURR_LOC,
     CELL_LABELS,
@@ -38,7 +39,6 @@ from gambitts.sims.contexts import (
     N_CELLS,
     PREV_STEPS,
 )
-from gambitts.sims.promptdb import MAX_ABS_SCORE, PromptDatabase, PromptDatabaseError
 
 #: Columns that identify a row's prompt and context cell; every other column is a style dim.
 KEY_COLUMNS: tuple[str, ...] = ("prompt", "curr_loc", "prev_steps")
@@ -66,7 +66,7 @@ def read_long_format(path: str | os.PathLike) -> PromptDatabase:
         If the file is empty, two columns share a name, a data row has more fields than the
         header, a key column is missing, there are no dim columns, a prompt name is missing or
         not text, a score is not numeric, is missing or exceeds
-        :data:`~gambitts.sims.promptdb.MAX_ABS_SCORE` in magnitude, a ``curr_loc`` or
+        :data:`~gambitts.design.promptdb.MAX_ABS_SCORE` in magnitude, a ``curr_loc`` or
         ``prev_steps`` level is unknown, or some prompt has no rows for some context cell.
     """
     path = Path(path)

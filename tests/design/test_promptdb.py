@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from gambitts.sims.contexts import CELL_CURR_LOC, CELL_LABELS, CELL_PREV_STEPS
-from gambitts.sims.promptdb import (
+from gambitts.design.promptdb import (
     MAX_ABS_SCORE,
     PromptDatabase,
     PromptDatabaseError,
     load_prompt_database,
 )
+from gambitts.sims.contexts import CELL_CURR_LOC, CELL_LABELS, CELL_PREV_STEPS
 
 
 def assert_same_database(actual: PromptDatabase, expected: PromptDatabase) -> None:

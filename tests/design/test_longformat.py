@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gambitts.design.longformat import read_long_format, to_long_frame
+from gambitts.design.promptdb import PromptDatabase, PromptDatabaseError, load_prompt_database
 from gambitts.sims.contexts import N_CELLS
-from gambitts.sims.longformat import read_long_format, to_long_frame
-from gambitts.sims.promptdb import PromptDatabase, PromptDatabaseError, load_prompt_database
 
 
 @pytest.fixture

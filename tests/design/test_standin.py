@@ -9,11 +9,11 @@ import pytest
 import yaml
 from scipy import stats
 
-from gambitts.sims.promptdb import PromptDatabase
-from gambitts.sims.standin import make_standin_database
+from gambitts.design.promptdb import PromptDatabase
+from gambitts.design.standin import make_standin_database
 
 ENVIRONMENTS = yaml.safe_load(
-    resources.files("gambitts.sims").joinpath("data/environments.yaml").read_text("utf-8")
+    resources.files("gambitts.design").joinpath("data/environments.yaml").read_text("utf-8")
 )
 FACTS = ENVIRONMENTS["database_facts"]
 LINEAR_3D = ENVIRONMENTS["linear_3d"]
