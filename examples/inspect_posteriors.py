@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from gambitts.agents import PoGAMBITTS, StdTS
+from gambitts.design.contexts import PAPER_CONTEXTS
 from gambitts.design.standin import make_standin_database
 from gambitts.models.inference_data import posterior_inference_data
 from gambitts.models.random_streams import ReplicateRandom
-from gambitts.sims.contexts import CELL_LABELS
 from gambitts.sims.outcomes import load_outcome_model
 from gambitts.sims.runner import generator_means, replicate_seeds, simulate
 from gambitts.sims.world import GeneratorWorld, select_prompts
@@ -35,7 +35,7 @@ def main(fast: bool = False) -> dict[str, pd.DataFrame]:
     arms = select_prompts(db, outcome, 3)
     world = GeneratorWorld(db, outcome, arms, outcome.noise_grid(db)[0])
     replicates = range(n_replicates)
-    randomness = GeneratorWorld.draw_randomness(replicate_seeds(0, replicates, 0), horizon)
+    randomness = world.draw_randomness(replicate_seeds(0, replicates, 0), horizon)
     dim_index = db.dim_index(DIMS)
     means = generator_means(
         db, world.arm_prompts, dim_index, None, replicate_seeds(0, replicates, 1)
@@ -52,7 +52,7 @@ def main(fast: bool = False) -> dict[str, pd.DataFrame]:
             rng=np.random.default_rng(0),
             dim_names=DIMS,
             prompt_names=prompt_names,
-            cell_names=CELL_LABELS,
+            cell_names=PAPER_CONTEXTS.cell_labels,
         )
         summaries[agent.name] = az.summary(idata, kind="stats")
         print(f"\n{agent.name}: posterior after {horizon} rounds (replicate 0)")

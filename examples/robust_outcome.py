@@ -65,7 +65,7 @@ def main(fast: bool = False) -> dict[str, float]:
     arms = select_prompts(db, outcome, 3)
     world = GeneratorWorld(db, outcome, arms, outcome.noise_grid(db)[2])
     seed, replicates = 0, range(n_replicates)
-    randomness = GeneratorWorld.draw_randomness(replicate_seeds(seed, replicates, 0), horizon)
+    randomness = world.draw_randomness(replicate_seeds(seed, replicates, 0), horizon)
     dim_index = db.dim_index(DIMS)
     means = generator_means(
         db, world.arm_prompts, dim_index, None, replicate_seeds(seed, replicates, 1)

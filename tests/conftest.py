@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gambitts.design.contexts import PAPER_CONTEXTS
 from gambitts.design.promptdb import PromptDatabase
-from gambitts.sims.contexts import N_CELLS
+
+N_CELLS = PAPER_CONTEXTS.n_cells
 
 
 @pytest.fixture

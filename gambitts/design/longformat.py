@@ -30,29 +30,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gambitts.design.contexts import PAPER_CONTEXTS, ContextSpace, ContextSpaceError
 from gambitts.design.promptdb import MAX_ABS_SCORE, PromptDatabase, PromptDatabaseError
-from gambitts.sims.contexts import (
-    CELL_CURR_LOC,
-    CELL_LABELS,
-    CELL_PREV_STEPS,
-    CURR_LOC,
-    N_CELLS,
-    PREV_STEPS,
-)
 
-#: Columns that identify a row's prompt and context cell; every other column is a style dim.
-KEY_COLUMNS: tuple[str, ...] = ("prompt", "curr_loc", "prev_steps")
+#: Columns that identify a row's prompt and context cell in the paper's files; every other column
+#: is a style dim. A database of another context space has ``prompt`` plus its variables' names.
+KEY_COLUMNS: tuple[str, ...] = ("prompt", *PAPER_CONTEXTS.names)
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _RowNamer = Callable[[int], str]
 
 
-def read_long_format(path: str | os.PathLike) -> PromptDatabase:
+def read_long_format(
+    path: str | os.PathLike, contexts: ContextSpace = PAPER_CONTEXTS
+) -> PromptDatabase:
     """Read a generator database stored in the paper's long format.
 
     Parameters
     ----------
     path : str or path-like
         A ``.csv`` file, or a ``.parquet`` / ``.pq`` file.
+    contexts : ContextSpace, optional
+        The context variables; each is a column of the file. Default: the paper's.
 
     Returns
     -------
@@ -70,16 +68,22 @@ def read_long_format(path: str | os.PathLike) -> PromptDatabase:
         ``prev_steps`` level is unknown, or some prompt has no rows for some context cell.
     """
     path = Path(path)
-    frame, rows = _read_frame(path)
-    _check_columns(frame, path)
+    keys = ("prompt", *contexts.names)
+    frame, rows = _read_frame(path, keys)
+    _check_columns(frame, path, keys)
     prompt_codes, prompts = _prompt_codes(frame, rows)
-    cells = _cell_codes(frame, rows)
-    dims = tuple(str(column) for column in frame.columns if column not in KEY_COLUMNS)
-    scores = _scores(frame, dims, rows)
-    z, n_draws = _pack(prompt_codes, cells, scores, len(prompts))
-    _check_cells_filled(n_draws, prompts)
+    cells = _cell_codes(frame, contexts, rows)
+    dims = tuple(str(column) for column in frame.columns if column not in keys)
+    scores = _scores(frame, dims, rows, keys)
+    z, n_draws = _pack(prompt_codes, cells, scores, len(prompts), contexts.n_cells)
+    _check_cells_filled(n_draws, prompts, contexts)
     return PromptDatabase(
-        z=z, n_draws=n_draws, prompts=prompts, dims=dims, attrs={"source": path.name}
+        z=z,
+        n_draws=n_draws,
+        prompts=prompts,
+        dims=dims,
+        attrs={"source": path.name},
+        contexts=contexts,
     )
 
 
@@ -93,7 +97,7 @@ def to_long_frame(database: PromptDatabase) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``prompt``, ``curr_loc``, ``prev_steps`` and one column per style dim, rows in
+        Columns ``prompt``, one per context variable and one per style dim, rows in
         (prompt, cell, draw) order; ``read_long_format`` of its CSV or Parquet gives
         ``database`` back (up to ``attrs``).
 
@@ -102,18 +106,22 @@ def to_long_frame(database: PromptDatabase) -> pd.DataFrame:
     PromptDatabaseError
         If a style dimension is named like a key column: the table would have that column twice.
     """
-    clash = [dim for dim in database.dims if dim in KEY_COLUMNS]
+    keys = ("prompt", *database.contexts.names)
+    clash = [dim for dim in database.dims if dim in keys]
     if clash:
         raise PromptDatabaseError(
             f"style dimension {clash[0]!r} has the name of a key column of the long format "
-            f"{list(KEY_COLUMNS)}; rename the dimension before writing the long format"
+            f"{list(keys)}; rename the dimension before writing the long format"
         )
     prompt, cell, _ = np.nonzero(database.draw_mask())
+    contexts = database.contexts
     frame = pd.DataFrame(
         {
             "prompt": np.array(database.prompts, dtype=object)[prompt],
-            "curr_loc": np.array(CELL_CURR_LOC, dtype=object)[cell],
-            "prev_steps": np.array(CELL_PREV_STEPS, dtype=np.int64)[cell],
+            **{
+                name: np.array(contexts.cell_level_labels(name), dtype=object)[cell]
+                for name in contexts.names
+            },
         }
     )
     scores = pd.DataFrame(database.z[database.draw_mask()], columns=list(database.dims))
@@ -126,12 +134,12 @@ def _describe_row(position: int, is_csv: bool) -> str:
     return f"data row {row} (CSV line {row + 1})" if is_csv else f"data row {row}"
 
 
-def _read_frame(path: Path) -> tuple[pd.DataFrame, _RowNamer]:
+def _read_frame(path: Path, keys: tuple[str, ...]) -> tuple[pd.DataFrame, _RowNamer]:
     is_parquet = path.suffix.lower() in _PARQUET_SUFFIXES
     if is_parquet:
         _require_pyarrow()
-    _check_header(_reading(path, _parquet_header if is_parquet else _csv_header), path)
-    frame = _reading(path, pd.read_parquet if is_parquet else _read_csv)
+    _check_header(_reading(path, _parquet_header if is_parquet else _csv_header, keys), path)
+    frame = _reading(path, pd.read_parquet if is_parquet else _read_csv, keys)
     if frame.empty:
         raise PromptDatabaseError(
             f"long-format file '{path}' has no data rows; add one row per generated message"
@@ -140,7 +148,7 @@ def _read_frame(path: Path) -> tuple[pd.DataFrame, _RowNamer]:
     return frame.reset_index(drop=True), partial(_describe_row, is_csv=not is_parquet)
 
 
-def _reading(path: Path, reader: Callable[[Path], object]) -> object:
+def _reading(path: Path, reader: Callable[[Path], object], keys: tuple[str, ...]) -> object:
     """Return ``reader(path)``, turning the readers' errors into one-line PromptDatabaseErrors."""
     try:
         return reader(path)
@@ -148,7 +156,7 @@ def _reading(path: Path, reader: Callable[[Path], object]) -> object:
         raise
     except pd.errors.EmptyDataError as exc:
         raise PromptDatabaseError(
-            f"long-format file '{path}' is empty; it needs a header row {list(KEY_COLUMNS)} "
+            f"long-format file '{path}' is empty; it needs a header row {list(keys)} "
             "plus one column per style dimension, and one row per generated message"
         ) from exc
     except (OSError, ValueError, pd.errors.ParserError) as exc:
@@ -214,12 +222,12 @@ def _require_pyarrow() -> None:
         ) from exc
 
 
-def _check_columns(frame: pd.DataFrame, path: Path) -> None:
-    missing = [column for column in KEY_COLUMNS if column not in frame.columns]
+def _check_columns(frame: pd.DataFrame, path: Path, keys: tuple[str, ...]) -> None:
+    missing = [column for column in keys if column not in frame.columns]
     if missing:
         raise PromptDatabaseError(
             f"long-format file '{path}' lacks the column(s) {missing}; it needs "
-            f"{list(KEY_COLUMNS)} plus one numeric column per style dimension"
+            f"{list(keys)} plus one numeric column per style dimension"
         )
     unnamed = [
         column for column in frame.columns if column.startswith("Unnamed:") or not column.strip()
@@ -229,10 +237,10 @@ def _check_columns(frame: pd.DataFrame, path: Path) -> None:
             f"long-format file '{path}' has a column without a header ({unnamed[0]!r}, "
             "likely a saved index); drop it, e.g. write the CSV with index=False"
         )
-    if len(frame.columns) == len(KEY_COLUMNS):
+    if len(frame.columns) == len(keys):
         raise PromptDatabaseError(
             f"long-format file '{path}' has no style-dimension columns; add one numeric column "
-            f"per dimension besides {list(KEY_COLUMNS)}"
+            f"per dimension besides {list(keys)}"
         )
 
 
@@ -276,31 +284,46 @@ def _prompt_text(column: pd.Series, rows: _RowNamer) -> pd.Series:
     )
 
 
-def _cell_codes(frame: pd.DataFrame, rows: _RowNamer) -> np.ndarray:
-    location = frame["curr_loc"].astype(object)
-    location_codes = _level_codes(location, location, CURR_LOC, rows)
-    steps = pd.to_numeric(frame["prev_steps"], errors="coerce")
-    step_codes = _level_codes(frame["prev_steps"], steps, PREV_STEPS, rows)
-    return location_codes * len(PREV_STEPS) + step_codes
-
-
-def _level_codes(raw: pd.Series, parsed: pd.Series, levels: tuple, rows: _RowNamer) -> np.ndarray:
-    """Return each row's position in ``levels``; ``raw`` is shown if a level is unknown."""
-    codes = pd.Index(levels).get_indexer(parsed.to_numpy())
-    unknown = np.flatnonzero(codes < 0)
-    if unknown.size:
+def _cell_codes(frame: pd.DataFrame, contexts: ContextSpace, rows: _RowNamer) -> np.ndarray:
+    """Return each row's context cell, naming the column and row of an unknown level."""
+    levels = np.empty((len(frame), len(contexts.variables)), dtype=np.int64)
+    for position, variable in enumerate(contexts.variables):
+        column = frame[variable.name]
+        codes, uniques = pd.factorize(column.astype(object), use_na_sentinel=True)
+        lookup = np.empty(len(uniques) + 1, dtype=np.int64)
+        lookup[-1] = -1  # a missing value (sentinel -1 indexes the last slot)
+        for index, value in enumerate(uniques):
+            try:
+                lookup[index] = variable.level_index(value)
+            except ContextSpaceError:
+                lookup[index] = -1
+        levels[:, position] = lookup[codes]
+        unknown = np.flatnonzero(levels[:, position] < 0)
+        if unknown.size:
+            raise PromptDatabaseError(
+                f"column {variable.name!r} has unknown level {_show(column.iloc[unknown[0]])} at "
+                f"{rows(unknown[0])}; valid levels are {', '.join(variable.levels)}"
+            )
+    lookup = {tuple(row): cell for cell, row in enumerate(contexts.cell_levels.tolist())}
+    cells = np.array([lookup.get(tuple(row), -1) for row in levels.tolist()], dtype=np.int64)
+    outside = np.flatnonzero(cells < 0)
+    if outside.size:
+        row = outside[0]
+        combination = {v.name: v.levels[levels[row, i]] for i, v in enumerate(contexts.variables)}
         raise PromptDatabaseError(
-            f"column {raw.name!r} has unknown level {_show(raw.iloc[unknown[0]])} at "
-            f"{rows(unknown[0])}; valid levels are {', '.join(map(str, levels))}"
+            f"the context {combination} at {rows(row)} is not one of the study's cells; drop "
+            "those rows or add the combination to the context space's `cells`"
         )
-    return codes
+    return cells
 
 
-def _scores(frame: pd.DataFrame, dims: tuple[str, ...], rows: _RowNamer) -> np.ndarray:
+def _scores(
+    frame: pd.DataFrame, dims: tuple[str, ...], rows: _RowNamer, keys: tuple[str, ...]
+) -> np.ndarray:
     for dim in dims:
         column = frame[dim]
         if pd.api.types.is_bool_dtype(column) or not pd.api.types.is_numeric_dtype(column):
-            _raise_non_numeric(column, dim, rows)
+            _raise_non_numeric(column, dim, rows, keys)
     scores = frame.loc[:, list(dims)].to_numpy(dtype=np.float64)
     missing = np.argwhere(~np.isfinite(scores))
     if missing.size:
@@ -320,13 +343,13 @@ def _scores(frame: pd.DataFrame, dims: tuple[str, ...], rows: _RowNamer) -> np.n
     return scores
 
 
-def _raise_non_numeric(column: pd.Series, dim: str, rows: _RowNamer) -> None:
+def _raise_non_numeric(column: pd.Series, dim: str, rows: _RowNamer, keys: tuple[str, ...]) -> None:
     numeric = pd.to_numeric(column.astype(object), errors="coerce")
     offending = np.flatnonzero((numeric.isna() & column.notna()).to_numpy())
     position = offending[0] if offending.size else 0
     raise PromptDatabaseError(
         f"style-dimension column {dim!r} is not numeric: value {_show(column.iloc[position])} at "
-        f"{rows(position)}; every column besides {list(KEY_COLUMNS)} must hold numeric scores"
+        f"{rows(position)}; every column besides {list(keys)} must hold numeric scores"
     )
 
 
@@ -338,29 +361,31 @@ def _show(value: object) -> str:
 
 
 def _pack(
-    prompt_codes: np.ndarray, cells: np.ndarray, scores: np.ndarray, n_prompts: int
+    prompt_codes: np.ndarray, cells: np.ndarray, scores: np.ndarray, n_prompts: int, n_cells: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scatter rows into the padded (prompt, cell, draw, dim) array, keeping row order."""
-    group = prompt_codes * N_CELLS + cells
-    counts = np.bincount(group, minlength=n_prompts * N_CELLS)
+    group = prompt_codes * n_cells + cells
+    counts = np.bincount(group, minlength=n_prompts * n_cells)
     order = np.argsort(group, kind="stable")
     starts = np.cumsum(counts) - counts
     draw = np.empty_like(group)
     draw[order] = np.arange(group.size) - starts[group[order]]
-    z = np.full((n_prompts * N_CELLS, counts.max(), scores.shape[1]), np.nan)
+    z = np.full((n_prompts * n_cells, counts.max(), scores.shape[1]), np.nan)
     z[group, draw] = scores
     return (
-        z.reshape(n_prompts, N_CELLS, counts.max(), scores.shape[1]),
-        counts.reshape(n_prompts, N_CELLS),
+        z.reshape(n_prompts, n_cells, counts.max(), scores.shape[1]),
+        counts.reshape(n_prompts, n_cells),
     )
 
 
-def _check_cells_filled(n_draws: np.ndarray, prompts: tuple[str, ...]) -> None:
+def _check_cells_filled(
+    n_draws: np.ndarray, prompts: tuple[str, ...], contexts: ContextSpace
+) -> None:
     empty = np.argwhere(n_draws == 0)
     if empty.size:
         prompt, cell = empty[0]
         raise PromptDatabaseError(
-            f"prompt {prompts[prompt]!r} has no rows for cell {CELL_LABELS[cell]} "
+            f"prompt {prompts[prompt]!r} has no rows for cell {contexts.cell_labels[cell]} "
             f"({len(empty)} empty (prompt, cell) pair(s) in all); every prompt needs draws in "
-            "all 12 cells (curr_loc x prev_steps)"
+            f"all {contexts.n_cells} cells ({' x '.join(contexts.names)})"
         )

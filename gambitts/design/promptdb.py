@@ -1,8 +1,9 @@
 """The generator database: draws of the style vector ``Z`` per (prompt, context cell).
 
-A :class:`PromptDatabase` holds, for every prompt and each of the 12 context cells of
-:mod:`gambitts.sims.contexts`, the style scores of the messages the generator wrote. Cells may
-hold different numbers of draws: ``z`` is padded with NaN beyond ``n_draws[prompt, cell]``.
+A :class:`PromptDatabase` holds, for every prompt and each context cell of its
+:class:`~gambitts.design.contexts.ContextSpace` (the paper's 12 by default), the style scores of
+the messages the generator wrote, and optionally the messages' text. Cells may hold different
+numbers of draws: ``z`` is padded with NaN beyond ``n_draws[prompt, cell]``.
 
 The database is an in-memory container with a NetCDF form (:meth:`PromptDatabase.to_dataset`,
 :meth:`PromptDatabase.save`); :func:`load_prompt_database` also reads the paper's long format
@@ -23,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from gambitts.design.contexts import PAPER_CONTEXTS, ContextSpace, ContextSpaceError
 from gambitts.errors import InputError
-from gambitts.sims.contexts import CELL_CURR_LOC, CELL_LABELS, CELL_PREV_STEPS, N_CELLS
 
 #: Dimension names of ``z`` in :meth:`PromptDatabase.to_dataset`.
 Z_DIMS: tuple[str, ...] = ("prompt", "cell", "draw", "dim")
@@ -54,7 +55,7 @@ class PromptDatabase:
     ----------
     z : ndarray, shape (n_prompts, n_cells, max_draws, n_dims)
         Style scores; ``z[p, c, :n_draws[p, c]]`` are the draws of cell ``c`` under prompt ``p``,
-        the rest is NaN. Cells are indexed as in :func:`gambitts.sims.contexts.cell_index`.
+        the rest is NaN. Cells are indexed in the order of ``contexts``.
         Valid draws must be finite and at most :data:`MAX_ABS_SCORE` in magnitude (so that sums
         of their squares cannot overflow); integer and float arrays are accepted, bool and text
         are not (they are not scores).
@@ -69,6 +70,10 @@ class PromptDatabase:
     attrs : dict, optional
         Provenance (e.g. ``source``, ``seed``, ``gambitts_version``); values must be str, int or
         float so that they survive NetCDF.
+    contexts : ContextSpace, optional
+        The context variables the generator saw and the cells of axis 1; default the paper's.
+    messages : ndarray of str, shape (n_prompts, n_cells, max_draws), optional
+        The text of each message whose scores ``z`` holds (empty beyond ``n_draws``).
 
     Raises
     ------
@@ -82,8 +87,14 @@ class PromptDatabase:
     prompts: tuple[str, ...]
     dims: tuple[str, ...]
     attrs: dict = field(default_factory=dict)
+    contexts: ContextSpace = PAPER_CONTEXTS
+    messages: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.contexts, ContextSpace):
+            raise PromptDatabaseError(
+                f"`contexts` must be a ContextSpace, got {type(self.contexts).__name__}"
+            )
         z = _numeric_array("z", self.z)
         object.__setattr__(self, "z", np.asarray(z, dtype=np.float64))
         object.__setattr__(self, "n_draws", _numeric_array("n_draws", self.n_draws))
@@ -96,6 +107,8 @@ class PromptDatabase:
         object.__setattr__(self, "n_draws", _draw_counts(self))
         _check_draws(self)
         _check_attrs(self.attrs)
+        if self.messages is not None:
+            object.__setattr__(self, "messages", _checked_messages(self))
 
     @property
     def n_prompts(self) -> int:
@@ -104,7 +117,7 @@ class PromptDatabase:
 
     @property
     def n_cells(self) -> int:
-        """Number of context cells (always 12)."""
+        """Number of context cells (those of :attr:`contexts`)."""
         return self.z.shape[1]
 
     @property
@@ -163,21 +176,27 @@ class PromptDatabase:
         Returns
         -------
         xarray.Dataset
-            Variables ``z`` (prompt, cell, draw, dim) and ``n_draws`` (prompt, cell); coordinates
-            ``prompt``, ``cell`` (labels such as ``"home/1"``) with ``curr_loc`` and
-            ``prev_steps`` along it, ``draw`` and ``dim``; ``attrs`` as the dataset's attributes.
+            Variables ``z`` (prompt, cell, draw, dim), ``n_draws`` (prompt, cell) and, if the
+            database has them, ``message`` (prompt, cell, draw); coordinates ``prompt``, ``cell``
+            (labels such as ``"home/1"``) with one coordinate per context variable along it
+            (``ds.set_xindex("curr_loc").sel(curr_loc="home")``), ``draw`` and ``dim``;
+            ``attrs`` as the dataset's attributes plus ``context_space`` (JSON).
         """
+        variables = {
+            "z": (Z_DIMS, self.z.copy()),
+            "n_draws": (("prompt", "cell"), self.n_draws.copy()),
+        }
+        if self.messages is not None:
+            variables["message"] = (Z_DIMS[:3], self.messages.astype(str))
         return xr.Dataset(
-            {"z": (Z_DIMS, self.z.copy()), "n_draws": (("prompt", "cell"), self.n_draws.copy())},
+            variables,
             coords={
                 "prompt": list(self.prompts),
-                "cell": list(CELL_LABELS),
-                "curr_loc": ("cell", list(CELL_CURR_LOC)),
-                "prev_steps": ("cell", np.array(CELL_PREV_STEPS, dtype=np.int64)),
+                **self.contexts.coords(),
                 "draw": np.arange(self.max_draws, dtype=np.int64),
                 "dim": list(self.dims),
             },
-            attrs=dict(self.attrs),
+            attrs={**self.attrs, "context_space": self.contexts.to_json()},
         )
 
     @classmethod
@@ -189,9 +208,9 @@ class PromptDatabase:
         PromptDatabaseError
             If a variable or coordinate is missing, a variable has other dimensions than
             documented, the ``prompt``, ``cell`` or ``dim`` coordinate holds anything but text,
-            the cells are not the 12 context cells in order (with ``curr_loc`` and
-            ``prev_steps``, if present, agreeing with them), or the contents fail the checks of
-            :class:`PromptDatabase`.
+            the cells are not those of its context space in order (the ``context_space``
+            attribute; the paper's if absent), a context-variable coordinate contradicts them, or
+            the contents fail the checks of :class:`PromptDatabase`.
         """
         for name in ("z", "n_draws"):
             if name not in ds.data_vars:
@@ -201,19 +220,27 @@ class PromptDatabase:
                 )
         _check_variable_dims(ds, "z", Z_DIMS)
         _check_variable_dims(ds, "n_draws", ("prompt", "cell"))
+        attrs = {key: _python_scalar(value) for key, value in ds.attrs.items()}
+        contexts = _context_space(attrs.pop("context_space", None))
         cells = _coordinate_names(ds, "cell")
-        if cells != CELL_LABELS:
+        if cells != contexts.cell_labels:
             raise PromptDatabaseError(
-                f"coordinate `cell` must list the context cells {list(CELL_LABELS)} in that order, "
-                f"got {list(cells)}"
+                f"coordinate `cell` must list the context cells {list(contexts.cell_labels)} in "
+                f"that order, got {list(cells)}"
             )
-        _check_cell_coordinates(ds)
+        _check_cell_coordinates(ds, contexts)
+        messages = None
+        if "message" in ds.data_vars:
+            _check_variable_dims(ds, "message", Z_DIMS[:3])
+            messages = ds["message"].transpose(*Z_DIMS[:3]).values
         return cls(
             z=ds["z"].transpose(*Z_DIMS).values,
             n_draws=ds["n_draws"].transpose("prompt", "cell").values,
             prompts=_coordinate_names(ds, "prompt"),
             dims=_coordinate_names(ds, "dim"),
-            attrs={key: _python_scalar(value) for key, value in ds.attrs.items()},
+            attrs=attrs,
+            contexts=contexts,
+            messages=messages,
         )
 
     def save(self, path: str | os.PathLike) -> None:
@@ -359,20 +386,32 @@ def _coordinate_names(ds: xr.Dataset, name: str) -> tuple[str, ...]:
     return tuple(labels)
 
 
-def _check_cell_coordinates(ds: xr.Dataset) -> None:
-    """Refuse ``curr_loc`` / ``prev_steps`` coordinates that contradict the cell labels.
+def _context_space(text: object) -> ContextSpace:
+    """Return the context space stored in a file's attribute (the paper's if there is none)."""
+    if text is None:
+        return PAPER_CONTEXTS  # written before databases carried their context space
+    try:
+        return ContextSpace.from_json(str(text), "attribute `context_space`")
+    except ContextSpaceError as error:
+        raise PromptDatabaseError(str(error)) from None
+
+
+def _check_cell_coordinates(ds: xr.Dataset, contexts: ContextSpace) -> None:
+    """Refuse context-variable coordinates that contradict the cell labels.
 
     The labels decide which cell is which; a file whose other cell coordinates say otherwise is
-    ambiguous, so it is refused rather than read by the labels alone.
+    ambiguous, so it is refused rather than read by the labels alone. Levels compare as text
+    (older files store ``prev_steps`` as integers).
     """
-    for name, expected in (("curr_loc", CELL_CURR_LOC), ("prev_steps", CELL_PREV_STEPS)):
+    for name in contexts.names:
         if name not in ds.coords:
             continue
+        expected = list(contexts.cell_level_labels(name))
         values = [
-            value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+            value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
             for value in ds[name].values.tolist()
         ]
-        if ds[name].dims != ("cell",) or values != list(expected):
+        if ds[name].dims != ("cell",) or values != expected:
             raise PromptDatabaseError(
                 f"coordinate `{name}` contradicts the cell labels: it must be {list(expected)} "
                 f"along `cell`, got {_shown(values)}; drop it or write it in cell order"
@@ -384,9 +423,10 @@ def _check_shapes(db: PromptDatabase) -> None:
         raise PromptDatabaseError(
             f"`z` must have 4 axes (prompt, cell, draw, dim), got shape {db.z.shape}"
         )
-    if db.n_cells != N_CELLS:
+    if db.n_cells != db.contexts.n_cells:
         raise PromptDatabaseError(
-            f"`z` must have {N_CELLS} context cells on axis 1, got shape {db.z.shape}"
+            f"`z` must have the {db.contexts.n_cells} context cells of its context space on "
+            f"axis 1, got shape {db.z.shape}"
         )
     if 0 in db.z.shape:
         raise PromptDatabaseError(f"`z` must not be empty, got shape {db.z.shape}")
@@ -432,7 +472,8 @@ def _draw_counts(db: PromptDatabase) -> np.ndarray:
             prompt, cell = fractional[0]
             raise PromptDatabaseError(
                 f"`n_draws` must be whole numbers, got {counts[prompt, cell].item()} for prompt "
-                f"{db.prompts[prompt]!r}, cell {CELL_LABELS[cell]}; give the count of valid draws"
+                f"{db.prompts[prompt]!r}, cell {db.contexts.cell_labels[cell]}; give the count of "
+                "valid draws"
             )
     low = np.argwhere((counts < 1) | (counts > db.max_draws))
     if low.size:
@@ -440,7 +481,7 @@ def _draw_counts(db: PromptDatabase) -> np.ndarray:
         raise PromptDatabaseError(
             f"`n_draws` must be between 1 and max_draws={db.max_draws}, got "
             f"{counts[prompt, cell].item()} for prompt {db.prompts[prompt]!r}, "
-            f"cell {CELL_LABELS[cell]}"
+            f"cell {db.contexts.cell_labels[cell]}"
         )
     return np.asarray(counts, dtype=np.int64)
 
@@ -452,7 +493,8 @@ def _check_draws(db: PromptDatabase) -> None:
         prompt, cell, draw = bad[0]
         raise PromptDatabaseError(
             f"`z` has a non-finite score in draw {draw} of prompt {db.prompts[prompt]!r}, "
-            f"cell {CELL_LABELS[cell]} (within its n_draws={db.n_draws[prompt, cell]}); "
+            f"cell {db.contexts.cell_labels[cell]} (within its "
+            f"n_draws={db.n_draws[prompt, cell]}); "
             "drop that draw or fix its scores"
         )
     huge = np.argwhere(valid[..., None] & (np.abs(db.z) > MAX_ABS_SCORE))
@@ -461,8 +503,8 @@ def _check_draws(db: PromptDatabase) -> None:
         raise PromptDatabaseError(
             f"`z` has the score {db.z[prompt, cell, draw, dim]:.6g} on dimension "
             f"{db.dims[dim]!r} in draw {draw} of prompt {db.prompts[prompt]!r}, cell "
-            f"{CELL_LABELS[cell]}; scores must be at most {MAX_ABS_SCORE:g} in magnitude (sums "
-            "of larger squares overflow), so rescale that dimension"
+            f"{db.contexts.cell_labels[cell]}; scores must be at most {MAX_ABS_SCORE:g} in "
+            "magnitude (sums of larger squares overflow), so rescale that dimension"
         )
     if not np.isnan(db.z[~valid]).all():
         raise PromptDatabaseError(
@@ -489,3 +531,16 @@ def _shown(value: object) -> str:
 def _python_scalar(value: object) -> object:
     """Turn a NumPy scalar read back from NetCDF into the Python scalar it was written from."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _checked_messages(db: PromptDatabase) -> np.ndarray:
+    """Return the message texts as a str array shaped like ``z`` 's first three axes."""
+    messages = np.asarray(db.messages)
+    if messages.shape != db.z.shape[:3] or messages.dtype.kind not in "UO":
+        raise PromptDatabaseError(
+            f"`messages` must be text of shape (prompt, cell, draw) = {db.z.shape[:3]}, got "
+            f"shape {messages.shape} and dtype {messages.dtype}"
+        )
+    text = messages.astype(str)
+    valid = db.draw_mask()
+    return np.where(valid, text, "")

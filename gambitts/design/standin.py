@@ -22,7 +22,8 @@ prompts, the cells and the messages, so the prompt and cell effects do not depen
    as in the paper's VAE scores) and spills over into dim ``j`` by ``0.5 R[j, d]`` of that. Each
    prompt also has an *idiosyncratic* mean shift ``N(0, 0.45^2 R)`` (any prompt changes the tone
    a little everywhere).
-3. **Cells.** A shift per ``curr_loc`` level, a linear trend in ``prev_steps`` and a residual per
+3. **Cells.** A shift per level of each one-hot context variable (the paper's location), a linear
+   trend in each numeric one (the paper's step count) and a residual per
    cell, all correlated by ``R``.
 4. **Prompt x cell interaction.** The requested shift is expressed with a gain that depends on
    the cell and the requested dim (log-normal with mean 1 and log-sd 0.7: e.g. asking for less
@@ -55,8 +56,8 @@ from importlib import metadata, resources
 import numpy as np
 import yaml
 
+from gambitts.design.contexts import PAPER_CONTEXTS, ContextSpace
 from gambitts.design.promptdb import PromptDatabase
-from gambitts.sims.contexts import CELL_CURR_LOC, CELL_PREV_STEPS, CURR_LOC, N_CELLS, PREV_STEPS
 
 #: Number of stand-in prompts: mildly more and mildly less of each of the 20 style dims.
 N_PROMPTS: int = 40
@@ -64,7 +65,9 @@ REQUEST_SHIFT = 1.5  # requested-dim shift of a prompt, in total sd
 REQUEST_MAGNITUDE = (0.7, 1.3)  # per-prompt factor on REQUEST_SHIFT
 SPILL_OVER = 0.5  # fraction of the correlation by which a request moves the other dims
 IDIOSYNCRATIC_SD = 0.45  # prompt mean shifts beyond the request
-LOCATION_SD, STEPS_SD, CELL_SD = 0.25, 0.15, 0.1  # cell shifts: curr_loc, prev_steps, residual
+#: Cell shifts: per level of a one-hot context variable (the paper's location), per standardised
+#: level value of a numeric one (the paper's step count), and a residual per cell.
+LEVEL_SHIFT_SD, TREND_SD, CELL_SD = 0.25, 0.15, 0.1
 GAIN_LOG_SD = 0.7  # cell x requested-dim gain on the requested shift
 INTERACTION_SD = 0.22  # random prompt x cell effect, times the dim's context sensitivity
 #: Tone and register dims, whose prompt x cell interaction is larger (SENSITIVE_SCALE).
@@ -85,7 +88,9 @@ NOISE_LOG_SD = (0.15, 0.35)  # range of the log-normal factors' log-sd (sets the
 N_OTHER_FACTORS = 3  # factors behind the correlations among the 15 unlisted dims
 
 
-def make_standin_database(seed: int = 0, n_draws: int = 950) -> PromptDatabase:
+def make_standin_database(
+    seed: int = 0, n_draws: int = 950, contexts: ContextSpace = PAPER_CONTEXTS
+) -> PromptDatabase:
     """Build the seeded stand-in generator database (see the module docstring).
 
     Parameters
@@ -116,18 +121,19 @@ def make_standin_database(seed: int = 0, n_draws: int = 950) -> PromptDatabase:
     chol = np.linalg.cholesky(corr)
     requested, idiosyncratic = _prompt_effects(prompt_stream, corr, chol, dims)
     sensitivity = np.where(np.isin(dims, CONTEXT_SENSITIVE), SENSITIVE_SCALE, INSENSITIVE_SCALE)
-    cell_shift, gain, interaction = _cell_effects(cell_stream, chol, sensitivity)
+    cell_shift, gain, interaction = _cell_effects(cell_stream, chol, sensitivity, contexts)
     requested_gain = gain.T[np.repeat(np.arange(len(dims)), 2)]  # (prompt, cell)
     requested_by_cell = requested[:, None, :] * requested_gain[..., None]
     means = idiosyncratic[:, None, :] + cell_shift[None] + interaction
-    follows = message_stream.random((N_PROMPTS, N_CELLS, n_draws, 1)) >= IGNORE_PROBABILITY
+    n_cells = contexts.n_cells
+    follows = message_stream.random((N_PROMPTS, n_cells, n_draws, 1)) >= IGNORE_PROBABILITY
     z = means[:, :, None, :] + follows * requested_by_cell[:, :, None, :]
     z += NOISE_SD * _skewed_noise(message_stream, corr, z.shape)
     z *= sd
     z = _recolour(z.reshape(-1, len(dims)), corr * np.outer(sd, sd)).reshape(z.shape)
     return PromptDatabase(
         z=z,
-        n_draws=np.full((N_PROMPTS, N_CELLS), n_draws, dtype=np.int64),
+        n_draws=np.full((N_PROMPTS, n_cells), n_draws, dtype=np.int64),
         prompts=prompt_names(dims),
         dims=dims,
         attrs={
@@ -210,23 +216,34 @@ def _prompt_effects(
 
 
 def _cell_effects(
-    rng: np.random.Generator, chol: np.ndarray, sensitivity: np.ndarray
+    rng: np.random.Generator, chol: np.ndarray, sensitivity: np.ndarray, contexts: ContextSpace
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return the cell shifts (cell, dim), gains (cell, dim) and interaction (prompt, cell, dim)."""
-    n_dims = chol.shape[0]
-    location = LOCATION_SD * rng.standard_normal((len(CURR_LOC), n_dims)) @ chol.T
-    slope = STEPS_SD * rng.standard_normal(n_dims) @ chol.T
-    steps = np.array(CELL_PREV_STEPS, dtype=np.float64)
-    steps = (steps - np.mean(PREV_STEPS)) / np.std(PREV_STEPS)
-    cell_shift = (
-        location[[CURR_LOC.index(loc) for loc in CELL_CURR_LOC]]
-        + steps[:, None] * slope
-        + CELL_SD * rng.standard_normal((N_CELLS, n_dims)) @ chol.T
-    )
-    gain = np.exp(GAIN_LOG_SD * rng.standard_normal((N_CELLS, n_dims)) - GAIN_LOG_SD**2 / 2)
-    interaction = INTERACTION_SD * rng.standard_normal((N_PROMPTS * N_CELLS, n_dims)) @ chol.T
+    """Return the cell shifts (cell, dim), gains (cell, dim) and interaction (prompt, cell, dim).
+
+    Each context variable adds a shift: one per level of a one-hot variable, or a linear trend
+    in the standardised level values of a numeric one; then a residual per cell.
+    """
+    n_dims, n_cells = chol.shape[0], contexts.n_cells
+    terms = []
+    for position, variable in enumerate(contexts.variables):
+        levels = contexts.cell_levels[:, position]
+        if variable.numeric:
+            slope = TREND_SD * rng.standard_normal(n_dims) @ chol.T
+            values = np.asarray(variable.values, dtype=np.float64)
+            spread = np.std(values)
+            trend = (values[levels] - np.mean(values)) / spread if spread > 0 else 0 * levels
+            terms.append(trend[:, None] * slope)
+        else:
+            level_shift = LEVEL_SHIFT_SD * rng.standard_normal((len(variable.levels), n_dims))
+            terms.append((level_shift @ chol.T)[levels])
+    shift = terms[0]
+    for term in terms[1:]:
+        shift = shift + term
+    cell_shift = shift + CELL_SD * rng.standard_normal((n_cells, n_dims)) @ chol.T
+    gain = np.exp(GAIN_LOG_SD * rng.standard_normal((n_cells, n_dims)) - GAIN_LOG_SD**2 / 2)
+    interaction = INTERACTION_SD * rng.standard_normal((N_PROMPTS * n_cells, n_dims)) @ chol.T
     interaction *= sensitivity
-    return cell_shift, gain, interaction.reshape(N_PROMPTS, N_CELLS, n_dims)
+    return cell_shift, gain, interaction.reshape(N_PROMPTS, n_cells, n_dims)
 
 
 def _skewed_noise(rng: np.random.Generator, corr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

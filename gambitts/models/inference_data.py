@@ -69,7 +69,8 @@ def posterior_inference_data(
     prompt_names : sequence of str, optional
         Names of the arms (``0 .. n_arms - 1`` if omitted).
     cell_names : sequence of str, optional
-        Names of the context cells (the simulator's ``home/1`` ... labels when there are 12).
+        Names of the context cells (e.g. a context space's ``cell_labels``); default their
+        indices.
     context_names : sequence of str, optional
         Names of the stage-2 context features.
 
@@ -165,14 +166,7 @@ class _Names:
         return names
 
     def coords(self, agent: Any) -> dict[str, list]:
-        if self.cells is not None:
-            cells = list(self.cells)
-        elif agent.n_cells == 12:
-            from gambitts.sims.contexts import CELL_LABELS
-
-            cells = list(CELL_LABELS)
-        else:
-            cells = list(range(agent.n_cells))
+        cells = list(self.cells) if self.cells is not None else list(range(agent.n_cells))
         coords: dict[str, list] = {
             "arm": list(self.prompts) if self.prompts is not None else list(range(agent.n_arms)),
             "cell": cells,

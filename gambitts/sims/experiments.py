@@ -21,9 +21,9 @@ import yaml
 
 from gambitts.agents import Agent, FoGAMBITTS, PoGAMBITTS, StdTS
 from gambitts.agents.ensemble import EnsembleConfig, EnsPoGAMBITTS
+from gambitts.design.contexts import ContextSpace
 from gambitts.errors import InputError
 from gambitts.models.priors import LinearPrior
-from gambitts.sims.contexts import N_CELLS, context_features
 from gambitts.sims.user_code import check_reference, import_function, source_fingerprint
 
 AGENT_KINDS: tuple[str, ...] = (
@@ -73,7 +73,7 @@ class AgentSpec:
     dims : tuple of str
         Modelled style dimensions (two-stage agents only).
     context_features : bool
-        Add ``prev_steps`` and one-hot ``curr_loc`` to stage 2.
+        Add the context space's features (numeric variables, one-hot levels) to stage 2.
     prompt_indicators : bool
         Add prompt indicators to stage 2 ("hedged").
     draws_per_cell : int or None
@@ -260,33 +260,36 @@ class AgentSpec:
                 found[name] = import_function(reference, f"agent {self.label!r}: `{name}`")
         return found
 
-    def build(self, n_arms: int, noise_sd: float | None = None) -> Agent:
-        """Create the agent for ``n_arms`` prompts.
+    def build(self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None) -> Agent:
+        """Create the agent for ``n_arms`` prompts in the cells of ``contexts``.
 
         ``noise_sd`` (the world's true reward noise) is read only by the ensemble's paper
         presets, which used it as their perturbation scale.
         """
+        n_cells = contexts.n_cells
         if self.kind in ("StdTS", "StdTS:Contextual"):
-            return StdTS(n_arms, N_CELLS, contextual=self.kind == "StdTS:Contextual")
+            agent = StdTS(n_arms, n_cells, contextual=self.kind == "StdTS:Contextual")
+            agent.name = self.label
+            return agent
         shared = {
-            "context_features": context_features() if self.context_features else None,
+            "context_features": contexts.features() if self.context_features else None,
             "prompt_indicators": self.prompt_indicators,
         }
         if self.kind in CUSTOM_KINDS:
-            agent = self._build_custom(n_arms, shared)
+            agent = self._build_custom(n_arms, n_cells, shared)
         elif self.kind == "ens-poGAMBITTS":
             agent = EnsPoGAMBITTS(
-                n_arms, len(self.dims), N_CELLS, config=self._ensemble_config(noise_sd), **shared
+                n_arms, len(self.dims), n_cells, config=self._ensemble_config(noise_sd), **shared
             )
         else:
             agent_class = PoGAMBITTS if self.kind == "poGAMBITTS" else FoGAMBITTS
             agent = agent_class(
-                n_arms, len(self.dims), N_CELLS, prior=LinearPrior(noise=self.noise), **shared
+                n_arms, len(self.dims), n_cells, prior=LinearPrior(noise=self.noise), **shared
             )
         agent.name = self.label
         return agent
 
-    def _build_custom(self, n_arms: int, shared: dict[str, Any]) -> Agent:
+    def _build_custom(self, n_arms: int, n_cells: int, shared: dict[str, Any]) -> Agent:
         from gambitts.agents.custom import CustomPoGAMBITTS
         from gambitts.agents.custom_fo import CustomFoGAMBITTS
 
@@ -302,9 +305,9 @@ class AgentSpec:
         }
         if self.kind == "custom-foGAMBITTS":
             options["treatment_builder"] = builders.get("treatment_builder")
-            return CustomFoGAMBITTS(n_arms, len(self.dims), N_CELLS, **options, **shared)
+            return CustomFoGAMBITTS(n_arms, len(self.dims), n_cells, **options, **shared)
         options["n_mc_draws"] = self.mc_draws
-        return CustomPoGAMBITTS(n_arms, len(self.dims), N_CELLS, **options, **shared)
+        return CustomPoGAMBITTS(n_arms, len(self.dims), n_cells, **options, **shared)
 
     def _ensemble_config(self, noise_sd: float | None) -> EnsembleConfig:
         if self.preset == "default":

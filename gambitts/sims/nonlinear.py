@@ -82,7 +82,7 @@ class MlpOutcome(OutcomeModel):
             return NotImplemented
         return self.to_dict() == other.to_dict() and all(
             getattr(self, name) == getattr(other, name)
-            for name in ("name", "intercept", "loc_coefs", "prev_steps_coef", "rmse")
+            for name in ("name", "intercept", "context_terms", "rmse")
         )
 
     __hash__ = None  # mutable arrays inside
@@ -123,8 +123,7 @@ def _base_fields(name: str) -> dict[str, Any]:
     return {
         "name": name,
         "intercept": load_outcome_model("linear_3d").intercept,
-        "loc_coefs": {},
-        "prev_steps_coef": 0.0,
+        "context_terms": {},
         "rmse": float(spec["sd_grid"][-1]),
     }
 
@@ -239,7 +238,7 @@ def nonlinearity_report(
     effect = outcome.treatment_effect(rows)
     design = np.column_stack([rows, np.ones(len(rows))])
     row_coef, *_ = np.linalg.lstsq(design, effect, rcond=None)
-    table = outcome.expected_reward_table(db)[arms] - outcome.context_offset()
+    table = outcome.expected_reward_table(db)[arms] - outcome.context_offset(db.contexts)
     means = db.cell_means()[arms][..., db.dim_index(outcome.dims)]
     cell_design = np.concatenate([means, np.ones((*means.shape[:2], 1))], axis=2)
     flat = cell_design.reshape(-1, cell_design.shape[2])

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from gambitts.design.contexts import ContextSpace
 from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError
-from gambitts.sims.contexts import CELL_CURR_LOC, CELL_PREV_STEPS, CURR_LOC
 
 
 @cache
@@ -45,18 +45,18 @@ class OutcomeModel:
     ----------
     name : str
     intercept : float
-    loc_coefs : dict of str to float
-        Additive effect of each ``curr_loc`` level (zero if absent).
-    prev_steps_coef : float
-        Coefficient of the ``prev_steps`` level (1..4).
+    context_terms : dict
+        How each context variable shifts the reward, by variable name: a mapping of levels to
+        additive effects (absent levels add 0), or one coefficient times the variable's
+        numeric level values (e.g. the paper's ``prev_steps: 0.026`` times 1..4). Variables
+        not named add nothing.
     rmse : float
         The model's held-out RMSE: the largest noise level ``sd_4``.
     """
 
     name: str
     intercept: float
-    loc_coefs: dict[str, float]
-    prev_steps_coef: float
+    context_terms: dict[str, dict[str, float] | float]
     rmse: float
 
     @property
@@ -77,16 +77,34 @@ class OutcomeModel:
         z = np.nan_to_num(db.z[prompts][..., db.dim_index(self.dims)])
         return np.where(db.draw_mask()[prompts], self.treatment_effect(z), 0.0)
 
-    def context_offset(self) -> np.ndarray:
-        """Return the intercept plus context terms of every context cell, shape ``(n_cells,)``."""
-        loc = np.array([self.loc_coefs.get(name, 0.0) for name in CELL_CURR_LOC])
-        steps = np.asarray(CELL_PREV_STEPS, dtype=float)
-        return self.intercept + loc + self.prev_steps_coef * steps
+    def context_offset(self, contexts: ContextSpace) -> np.ndarray:
+        """Return the intercept plus context terms of every context cell, shape ``(n_cells,)``.
+
+        Raises
+        ------
+        InputError
+            If a term names a variable or level the context space lacks, or gives a
+            coefficient for a variable without numeric values.
+        """
+        offset = np.full(contexts.n_cells, float(self.intercept))
+        unknown = sorted(set(self.context_terms) - set(contexts.names))
+        if unknown:
+            raise InputError(
+                f"outcome model {self.name!r} has terms for the context variable(s) {unknown}, "
+                f"which the database's context space lacks (it has {list(contexts.names)})"
+            )
+        for position, variable in enumerate(contexts.variables):
+            term = self.context_terms.get(variable.name)
+            if term is None:
+                continue
+            levels = contexts.cell_levels[:, position]
+            offset = offset + _term_per_level(self.name, variable, term)[levels]
+        return offset
 
     def expected_reward_table(self, db: PromptDatabase) -> np.ndarray:
         """Return exact ``mu(prompt, cell)``: the mean of ``E[Y | Z, x]`` over the cell's rows."""
         effects = self.row_effects(db).sum(axis=2) / db.n_draws
-        return effects + self.context_offset()[None, :]
+        return effects + self.context_offset(db.contexts)[None, :]
 
     def noise_grid(self, db: PromptDatabase, n_levels: int = 5) -> np.ndarray:
         """Return the paper's 2nd-stage noise levels ``sd_0 .. sd_4`` recomputed on ``db``.
@@ -123,7 +141,7 @@ class LinearOutcome(OutcomeModel):
     def expected_reward_table(self, db: PromptDatabase) -> np.ndarray:
         """Return exact ``mu(prompt, cell)`` (for a linear model: the effect of the cell means)."""
         means = db.cell_means()[..., db.dim_index(self.dims)]
-        return self.treatment_effect(means) + self.context_offset()[None, :]
+        return self.treatment_effect(means) + self.context_offset(db.contexts)[None, :]
 
 
 def total_squared_deviation(db: PromptDatabase, dims: tuple[str, ...]) -> float:
@@ -172,13 +190,7 @@ def load_outcome_model(name: str, dims: tuple[str, ...] | None = None) -> Outcom
         return load_nonlinear_outcome(name)
     if base.get("type") != "linear":
         raise InputError(f"outcome model {name!r} has unknown type {base.get('type')!r}")
-    context = spec.get("context_coefs", {})
-    loc_coefs = {loc: float(v) for loc, v in context.get("curr_loc", {}).items()}
-    unknown_locs = set(loc_coefs) - set(CURR_LOC)
-    if unknown_locs:
-        raise InputError(
-            f"outcome model {name!r} has unknown curr_loc levels {sorted(unknown_locs)}"
-        )
+    context_terms = _context_terms(name, spec.get("context_coefs", {}))
     coefs = {dim: float(c) for dim, c in base["coefs"].items()}
     if dims is not None:
         missing = [dim for dim in dims if dim not in coefs]
@@ -189,7 +201,42 @@ def load_outcome_model(name: str, dims: tuple[str, ...] | None = None) -> Outcom
         name=name if dims is None else f"{name}[{len(dims)} dims]",
         intercept=float(base["intercept"]),
         coefs=coefs,
-        loc_coefs=loc_coefs,
-        prev_steps_coef=float(context.get("prev_steps", 0.0)),
+        context_terms=context_terms,
         rmse=float(spec["sd_grid"][-1]),
     )
+
+
+def _context_terms(name: str, terms: Any) -> dict[str, dict[str, float] | float]:
+    """Validate an outcome model's ``context_coefs``: per-level effects or one coefficient."""
+    if not isinstance(terms, dict):
+        raise InputError(f"outcome model {name!r}: `context_coefs` must be a mapping")
+    checked: dict[str, dict[str, float] | float] = {}
+    for variable, term in terms.items():
+        if isinstance(term, dict):
+            checked[str(variable)] = {str(level): float(v) for level, v in term.items()}
+        elif isinstance(term, int | float) and not isinstance(term, bool):
+            checked[str(variable)] = float(term)
+        else:
+            raise InputError(
+                f"outcome model {name!r}: the context term of {variable!r} must be a mapping of "
+                f"levels to effects or one coefficient, got {term!r}"
+            )
+    return checked
+
+
+def _term_per_level(name: str, variable: Any, term: dict[str, float] | float) -> np.ndarray:
+    """Return a context term's additive effect of each level of ``variable``."""
+    if isinstance(term, dict):
+        unknown = sorted(set(term) - set(variable.levels))
+        if unknown:
+            raise InputError(
+                f"outcome model {name!r} has effects for the level(s) {unknown} of "
+                f"{variable.name!r}, whose levels are {list(variable.levels)}"
+            )
+        return np.array([term.get(level, 0.0) for level in variable.levels])
+    if not variable.numeric:
+        raise InputError(
+            f"outcome model {name!r} gives {variable.name!r} one coefficient, but that variable "
+            "has no numeric `values`; give an effect per level instead"
+        )
+    return term * np.asarray(variable.values)

@@ -20,7 +20,6 @@ from gambitts.agents import Agent
 from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError
 from gambitts.models.random_streams import BatchRandom, ReplicateRandom
-from gambitts.sims.contexts import CELL_LABELS
 from gambitts.sims.experiments import AgentSpec, ExperimentSpec, RunConfig
 from gambitts.sims.outcomes import load_outcome_model
 from gambitts.sims.world import GeneratorWorld, WorldRandomness, select_prompts
@@ -284,7 +283,7 @@ def _trace_dataset(
             "replicate": replicates,
             "t": np.arange(1, config.horizon + 1),
             "arm": np.arange(world.n_arms),
-            "cell": list(CELL_LABELS),
+            **db.contexts.coords(),
         },
     )
 
@@ -318,12 +317,12 @@ def _prepare(
     config: RunConfig, db: PromptDatabase, seed: int, replicates: np.ndarray
 ) -> _PreparedRun:
     world = build_world(config, db)
-    randomness = GeneratorWorld.draw_randomness(
+    randomness = world.draw_randomness(
         replicate_seeds(seed, replicates, _WORLD_STREAM), config.horizon
     )
     agent_spec = config.agent
     dim_index = db.dim_index(agent_spec.dims)
-    agent = agent_spec.build(config.n_prompts, noise_sd=world.noise_sd)
+    agent = agent_spec.build(config.n_prompts, db.contexts, noise_sd=world.noise_sd)
     means = draws = None
     n_draws = agent_spec.draws_per_cell
     subset_seeds = replicate_seeds(seed, replicates, _GENERATOR_STREAM, n_draws or 0)
@@ -347,7 +346,6 @@ def final_posteriors(
     coords named after the style dimensions, context features and prompts.
     """
     from gambitts.models.inference_data import posterior_inference_data
-    from gambitts.sims.contexts import CONTEXT_FEATURE_NAMES
 
     replicates = np.asarray(replicates, dtype=np.int64)
     run = _prepare(config, db, seed, replicates)
@@ -359,7 +357,8 @@ def final_posteriors(
             row,
             dim_names=list(config.agent.dims),
             prompt_names=prompts,
-            context_names=list(CONTEXT_FEATURE_NAMES),
+            cell_names=list(db.contexts.cell_labels),
+            context_names=list(db.contexts.feature_names),
         ).posterior
         for row, replicate in enumerate(replicates)
     }

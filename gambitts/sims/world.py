@@ -16,7 +16,6 @@ import numpy as np
 
 from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError
-from gambitts.sims.contexts import N_CELLS
 from gambitts.sims.outcomes import OutcomeModel
 
 
@@ -87,7 +86,7 @@ class GeneratorWorld:
         self.outcome = outcome
         self.arm_prompts = np.asarray(arm_prompts, dtype=np.int64)
         self.noise_sd = float(noise_sd)
-        self._offset = outcome.context_offset()
+        self._offset = outcome.context_offset(db.contexts)
         # The arms' database rows, flattened to (arm, cell, draw) -> row, for fast gathers.
         self._rows = np.nan_to_num(db.z[self.arm_prompts]).reshape(-1, db.n_dims)
         self._row_reward = outcome.row_effects(db, self.arm_prompts).reshape(-1)
@@ -103,18 +102,22 @@ class GeneratorWorld:
         """Number of prompts the agents choose from."""
         return len(self.arm_prompts)
 
-    @staticmethod
-    def draw_randomness(seeds: Sequence[np.random.SeedSequence], horizon: int) -> WorldRandomness:
+    def draw_randomness(
+        self, seeds: Sequence[np.random.SeedSequence], horizon: int
+    ) -> WorldRandomness:
         """Draw every replicate's contexts, row choices and noise for ``horizon`` rounds.
 
-        Replicate ``r`` uses only ``seeds[r]``; this runs once per batch, not per round.
+        Contexts arrive as the database's context space says (uniformly over its cells unless
+        it gives probabilities). Replicate ``r`` uses only ``seeds[r]``; this runs once per
+        batch, not per round.
         """
+        contexts = self.db.contexts
         cells = np.empty((len(seeds), horizon), dtype=np.int64)
         draw_uniform = np.empty((len(seeds), horizon))
         noise = np.empty((len(seeds), horizon))
         for row, seed in enumerate(seeds):
             rng = np.random.default_rng(seed)
-            cells[row] = rng.integers(0, N_CELLS, horizon)
+            cells[row] = contexts.draw_cells(rng, horizon)
             draw_uniform[row] = rng.random(horizon)
             noise[row] = rng.standard_normal(horizon)
         return WorldRandomness(cells, draw_uniform, noise)

@@ -35,11 +35,11 @@ from gambitts.agents import (
 )
 from gambitts.agents.custom import CustomPoGAMBITTS
 from gambitts.agents.custom_fo import CustomFoGAMBITTS
+from gambitts.design.contexts import PAPER_CONTEXTS
 from gambitts.models.inference_data import posterior_inference_data
 from gambitts.models.priors import LinearPrior
 from gambitts.models.pymc_models import build_outcome_model
 from gambitts.models.random_streams import ReplicateRandom
-from gambitts.sims.contexts import N_CELLS, context_features
 from gambitts.sims.runner import replicate_seeds
 
 N_ARMS, N_DIMS, N_REPLICATES, N_ROUNDS, N_DRAWS = 4, 2, 6, 30, 8
@@ -48,6 +48,8 @@ AGENT_STREAM = 2  # as the runner keys agents' streams: (replicate, 2, ...)
 SMALL_ENSEMBLE = EnsembleConfig(
     n_members=4, n_hidden=8, batch_size=16, warmup_rounds=5, n_mc_draws=N_DRAWS
 )
+
+N_CELLS = PAPER_CONTEXTS.n_cells
 CUSTOM = {
     "builder": build_outcome_model,
     "method": "laplace",
@@ -83,7 +85,7 @@ KINDS: dict[str, Kind] = {
             N_ARMS,
             N_DIMS,
             N_CELLS,
-            context_features=context_features(),
+            context_features=PAPER_CONTEXTS.features(),
             prompt_indicators=True,
             prior=LinearPrior(noise="unknown"),
         )
@@ -94,7 +96,7 @@ KINDS: dict[str, Kind] = {
             N_ARMS,
             N_DIMS,
             N_CELLS,
-            context_features=context_features(),
+            context_features=PAPER_CONTEXTS.features(),
             prompt_indicators=True,
             prior=LinearPrior(noise="unknown"),
         )
@@ -105,7 +107,7 @@ KINDS: dict[str, Kind] = {
             N_ARMS,
             N_DIMS,
             N_CELLS,
-            context_features=context_features(),
+            context_features=PAPER_CONTEXTS.features(),
             prompt_indicators=True,
             config=SMALL_ENSEMBLE,
         )

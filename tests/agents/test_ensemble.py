@@ -14,12 +14,14 @@ from gambitts.agents.ensemble import (
     network_output,
     parameter_count,
 )
+from gambitts.design.contexts import PAPER_CONTEXTS
 from gambitts.design.promptdb import PromptDatabase
 from gambitts.models.random_streams import ReplicateRandom
-from gambitts.sims.contexts import N_CELLS, context_features
 from gambitts.sims.outcomes import OutcomeModel
 from gambitts.sims.runner import generator_draws, replicate_seeds, simulate
 from gambitts.sims.world import GeneratorWorld
+
+N_CELLS = PAPER_CONTEXTS.n_cells
 
 N_ARMS, N_DIMS = 4, 2
 SMALL = EnsembleConfig(n_members=6, n_hidden=8, batch_size=16, warmup_rounds=5, n_mc_draws=10)
@@ -62,7 +64,7 @@ def _draws(world: GeneratorWorld, replicates, n_draws: int = 100) -> np.ndarray:
 
 
 def _run(world, agent, replicates, horizon: int, seed: int = 0):
-    randomness = GeneratorWorld.draw_randomness(replicate_seeds(seed, replicates, 0), horizon)
+    randomness = world.draw_randomness(replicate_seeds(seed, replicates, 0), horizon)
     rng = ReplicateRandom(replicate_seeds(seed, replicates, 2))
     return simulate(
         world,
@@ -211,9 +213,9 @@ def test_fresh_optimizer_makes_every_step_a_sign_step(bowl_world):
 
 def test_context_features_and_prompt_indicators_are_inputs(bowl_world):
     agent, trace = _played_agent(
-        bowl_world, context_features=context_features(), prompt_indicators=True
+        bowl_world, context_features=PAPER_CONTEXTS.features(), prompt_indicators=True
     )
-    assert agent.n_features == N_DIMS + context_features().shape[1] + N_ARMS - 1
+    assert agent.n_features == N_DIMS + PAPER_CONTEXTS.features().shape[1] + N_ARMS - 1
     assert agent.x_buffer_.shape[2] == agent.n_features
     observed = agent.x_buffer_[:, : agent.n_observed_]
     np.testing.assert_array_equal(observed[..., -(N_ARMS - 1) :].sum(axis=2), trace.action > 0)

@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 
 from gambitts.agents import FoGAMBITTS, PoGAMBITTS, StdTS
+from gambitts.design.contexts import PAPER_CONTEXTS
 from gambitts.models.priors import LinearPrior
-from gambitts.sims.contexts import N_CELLS, context_features
+
+N_CELLS = PAPER_CONTEXTS.n_cells
 
 N_ARMS, N_DIMS, N_ROUNDS, N_REPLICATES = 3, 2, 150, 2
 
@@ -55,7 +57,7 @@ def test_stdts_posteriors_are_the_normal_inverse_gamma_batch_update(sequence):
 def _design(cells, actions, z, with_context, with_prompts):
     parts = [z]
     if with_context:
-        parts.append(context_features()[cells])
+        parts.append(PAPER_CONTEXTS.features()[cells])
     if with_prompts:
         parts.append(np.eye(N_ARMS)[actions][:, 1:])
     parts.append(np.ones((len(cells), 1)))
@@ -74,7 +76,7 @@ def test_stage2_is_the_bayesian_linear_regression_batch_update(
     agent = agent_class(
         N_ARMS,
         N_DIMS,
-        context_features=context_features() if with_context else None,
+        context_features=PAPER_CONTEXTS.features() if with_context else None,
         prompt_indicators=with_prompts,
         prior=LinearPrior(noise=noise),
     ).reset(N_REPLICATES, generator_means=np.zeros((N_CELLS, N_ARMS, N_DIMS)))

@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gambitts.design.contexts import PAPER_CONTEXTS
 from gambitts.design.longformat import read_long_format, to_long_frame
 from gambitts.design.promptdb import PromptDatabase, PromptDatabaseError, load_prompt_database
-from gambitts.sims.contexts import N_CELLS
+
+N_CELLS = PAPER_CONTEXTS.n_cells
 
 
 @pytest.fixture
@@ -32,7 +34,7 @@ def test_long_frame_layout(tiny_prompt_db: PromptDatabase, frame: pd.DataFrame) 
     assert list(frame.columns) == ["prompt", "curr_loc", "prev_steps", "optimism", "formality"]
     assert len(frame) == tiny_prompt_db.n_draws.sum()
     first = frame.iloc[0]
-    assert (first["prompt"], first["curr_loc"], first["prev_steps"]) == ("more humor", "home", 1)
+    assert (first["prompt"], first["curr_loc"], first["prev_steps"]) == ("more humor", "home", "1")
     assert first["optimism"] == tiny_prompt_db.z[0, 0, 0, 0]
 
 
@@ -58,7 +60,7 @@ def test_order_of_prompts_and_draws_follows_the_rows(frame: pd.DataFrame, tmp_pa
     db = read_long_format(write_csv(shuffled, tmp_path))
     assert db.prompts == ("more optimism", "less humor", "more humor")
     last = shuffled[(shuffled["prompt"] == "more humor") & (shuffled["curr_loc"] == "home")]
-    first_draws = last[last["prev_steps"] == 1][["optimism", "formality"]].to_numpy()
+    first_draws = last[last["prev_steps"] == "1"][["optimism", "formality"]].to_numpy()
     np.testing.assert_array_equal(db.z[2, 0, : len(first_draws)], first_draws)
 
 
@@ -82,7 +84,7 @@ def _set(frame: pd.DataFrame, row: int, column: str, value: object) -> pd.DataFr
 def _drop_cell(frame: pd.DataFrame) -> pd.DataFrame:
     """Return ``frame`` without the rows of prompt 'more humor' in cell work/3."""
     cell = (frame["prompt"] == "more humor") & (frame["curr_loc"] == "work")
-    return frame[~(cell & (frame["prev_steps"] == 3))]
+    return frame[~(cell & (frame["prev_steps"].astype(str) == "3"))]
 
 
 BAD_FRAMES = {
@@ -283,8 +285,8 @@ def test_bool_parquet_columns(frame: pd.DataFrame, tmp_path) -> None:
     path = tmp_path / "db.parquet"
     frame.assign(optimism=frame["optimism"] > 0).to_parquet(path, index=False)
     _one_line_error(path, r"column 'optimism' is not numeric: value (True|False) at data row 1;")
-    frame.assign(prev_steps=frame["prev_steps"] == 1).to_parquet(path, index=False)
-    _one_line_error(path, r"column 'prev_steps' has unknown level True at data row 1;")
+    frame.assign(prev_steps=frame["prev_steps"] == "1").to_parquet(path, index=False)
+    _one_line_error(path, r"column 'prev_steps' has unknown level (True|False) at data row 1;")
 
 
 def test_huge_parquet_score(frame: pd.DataFrame, tmp_path) -> None:

@@ -8,13 +8,16 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from gambitts.design.contexts import PAPER_CONTEXTS
 from gambitts.design.promptdb import (
     MAX_ABS_SCORE,
     PromptDatabase,
     PromptDatabaseError,
     load_prompt_database,
 )
-from gambitts.sims.contexts import CELL_CURR_LOC, CELL_LABELS, CELL_PREV_STEPS
+
+CELL_CURR_LOC = PAPER_CONTEXTS.cell_level_labels("curr_loc")
+CELL_PREV_STEPS = [int(s) for s in PAPER_CONTEXTS.cell_level_labels("prev_steps")]
 
 
 def assert_same_database(actual: PromptDatabase, expected: PromptDatabase) -> None:
@@ -59,12 +62,16 @@ def test_to_dataset_layout(tiny_prompt_db: PromptDatabase) -> None:
     ds = tiny_prompt_db.to_dataset()
     assert ds["z"].dims == ("prompt", "cell", "draw", "dim")
     assert ds["n_draws"].dims == ("prompt", "cell")
-    assert list(ds["cell"].values) == list(CELL_LABELS)
+    assert list(ds["cell"].values) == list(PAPER_CONTEXTS.cell_labels)
     assert list(ds["curr_loc"].values) == list(CELL_CURR_LOC)
-    assert list(ds["prev_steps"].values) == list(CELL_PREV_STEPS)
+    assert list(ds["prev_steps"].values) == ["1", "2", "3", "4"] * 3
     assert list(ds["prompt"].values) == list(tiny_prompt_db.prompts)
     assert list(ds["dim"].values) == ["optimism", "formality"]
-    assert ds.attrs == {"source": "tiny test database", "seed": 7}
+    assert ds.attrs == {
+        "source": "tiny test database",
+        "seed": 7,
+        "context_space": PAPER_CONTEXTS.to_json(),
+    }
     assert_same_database(PromptDatabase.from_dataset(ds), tiny_prompt_db)
 
 
@@ -167,7 +174,7 @@ INVALID = {
     "z-3-axes": (lambda db: _with(db, z=db.z[..., 0]), r"`z` must have 4 axes"),
     "z-11-cells": (
         lambda db: _with(db, z=db.z[:, :11], n_draws=db.n_draws[:, :11]),
-        r"12 context cells on axis 1",
+        r"the 12 context cells of its context space on axis 1",
     ),
     "n_draws-shape": (lambda db: _with(db, n_draws=db.n_draws[:2]), r"`n_draws` must have shape"),
     "n_draws-zero": (_no_draws, r"max_draws=4, got 0 for prompt 'more humor', cell home/4"),
@@ -347,8 +354,13 @@ BAD_NETCDF = {
         r"coordinate `curr_loc` contradicts the cell labels: it must be \['home', ",
     ),
     "scrambled-prev_steps": (
-        lambda ds: ds.assign_coords(prev_steps=("cell", np.roll(CELL_PREV_STEPS, 1))),
-        r"coordinate `prev_steps` contradicts the cell labels: .*got \[4, 1, 2, 3, 4, 1,",
+        lambda ds: ds.assign_coords(
+            prev_steps=(
+                "cell",
+                np.roll(CELL_PREV_STEPS, 1),
+            )
+        ),
+        r"coordinate `prev_steps` contradicts the cell labels: .*got \['4', '1', '2', '3', '4',",
     ),
     "array-attribute": (
         lambda ds: ds.assign_attrs(history=np.arange(300)),

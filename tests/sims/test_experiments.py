@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gambitts.agents import FoGAMBITTS, PoGAMBITTS, StdTS
+from gambitts.design.contexts import PAPER_CONTEXTS
 from gambitts.sims.experiments import (
     AgentSpec,
     ExperimentError,
@@ -81,16 +82,16 @@ def test_var_decomp_linear_has_the_papers_defaults():
 
 
 def test_agent_specs_build_the_right_agents():
-    assert isinstance(AgentSpec("StdTS").build(5), StdTS)
-    contextual = AgentSpec("StdTS:Contextual").build(5)
+    assert isinstance(AgentSpec("StdTS").build(5, PAPER_CONTEXTS), StdTS)
+    contextual = AgentSpec("StdTS:Contextual").build(5, PAPER_CONTEXTS)
     assert contextual.contextual and contextual.name == "StdTS:Contextual"
     po = AgentSpec(
         "poGAMBITTS", dims=("optimism",), context_features=True, prompt_indicators=True
-    ).build(5)
+    ).build(5, PAPER_CONTEXTS)
     assert isinstance(po, PoGAMBITTS) and po.n_features == 1 + 4 + 4 + 1
     fo = AgentSpec(
         "foGAMBITTS", label="fo (unknown noise)", dims=("a", "b"), noise="unknown"
-    ).build(3)
+    ).build(3, PAPER_CONTEXTS)
     assert (
         isinstance(fo, FoGAMBITTS)
         and fo.prior.noise == "unknown"

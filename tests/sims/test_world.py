@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gambitts.sims.contexts import CELL_CURR_LOC, CELL_PREV_STEPS, N_CELLS
+from gambitts.design.contexts import PAPER_CONTEXTS
 from gambitts.sims.outcomes import load_outcome_model, outcome_model_names, total_squared_deviation
 from gambitts.sims.world import GeneratorWorld, select_prompts
+
+N_CELLS = PAPER_CONTEXTS.n_cells
+CELL_CURR_LOC = PAPER_CONTEXTS.cell_level_labels("curr_loc")
+CELL_PREV_STEPS = [int(s) for s in PAPER_CONTEXTS.cell_level_labels("prev_steps")]
 
 
 @pytest.fixture(scope="module")
@@ -29,10 +33,14 @@ def test_expected_reward_table_is_the_mean_reward_over_each_cells_rows(standin_d
 
 def test_context_terms_of_linear_3d_context():
     model = load_outcome_model("linear_3d_context")
-    offset = model.context_offset()
+    offset = model.context_offset(PAPER_CONTEXTS)
     expected = [
         82.83602093916572 + {"work": 0.035, "home": -0.035, "other": 0.0}[loc] + 0.026 * steps
-        for loc, steps in zip(CELL_CURR_LOC, CELL_PREV_STEPS, strict=True)
+        for loc, steps in zip(
+            CELL_CURR_LOC,
+            CELL_PREV_STEPS,
+            strict=True,
+        )
     ]
     np.testing.assert_allclose(offset, expected)
     assert model.coefs == load_outcome_model("linear_3d").coefs
@@ -107,10 +115,11 @@ def test_regret_is_zero_for_the_best_arm_and_positive_otherwise(standin_db, line
         GeneratorWorld(standin_db, linear_3d, [0, 1], noise_sd=-1.0)
 
 
-def test_world_randomness_depends_only_on_each_replicates_seed():
+def test_world_randomness_depends_only_on_each_replicates_seed(standin_db, linear_3d):
+    world = GeneratorWorld(standin_db, linear_3d, [0, 1], noise_sd=1.0)
     seeds = [np.random.SeedSequence(4, spawn_key=(r, 0)) for r in range(6)]
-    whole = GeneratorWorld.draw_randomness(seeds, 50)
-    part = GeneratorWorld.draw_randomness(seeds[2:], 50)
+    whole = world.draw_randomness(seeds, 50)
+    part = world.draw_randomness(seeds[2:], 50)
     np.testing.assert_array_equal(whole.cells[2:], part.cells)
     np.testing.assert_array_equal(whole.noise[2:], part.noise)
     assert whole.cells.min() >= 0 and whole.cells.max() < N_CELLS
