@@ -45,7 +45,7 @@ def main() -> None:
     arms = select_prompts(db, outcome, 5)
     world = GeneratorWorld(db, outcome, arms, outcome.noise_grid(db)[0])
     replicates = range(args.replicates)
-    randomness = GeneratorWorld.draw_randomness(replicate_seeds(0, replicates, 0), args.horizon)
+    randomness = world.draw_randomness(replicate_seeds(0, replicates, 0), args.horizon)
     steps = args.replicates * args.horizon
     print(f"K=5, dims=3, R={args.replicates}, T={args.horizon}: best of {args.repeats} runs")
     print(f"{'agent':<12}{'replicate-steps/s':>20}{'seconds':>10}{'peak traced MB':>16}")
@@ -62,7 +62,12 @@ def main() -> None:
         def run(spec: AgentSpec = spec, dim_index: np.ndarray = dim_index, means=means) -> None:
             rng = ReplicateRandom(replicate_seeds(0, replicates, 2))
             simulate(
-                world, spec.build(5), randomness, rng, dim_index=dim_index, generator_means=means
+                world,
+                spec.build(5, db.contexts),
+                randomness,
+                rng,
+                dim_index=dim_index,
+                generator_means=means,
             )
 
         best = min(_timed(run) for _ in range(args.repeats))

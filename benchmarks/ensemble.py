@@ -24,6 +24,7 @@ import numpy as np
 
 from gambitts.agents import Agent
 from gambitts.agents.ensemble import EnsembleConfig, EnsPoGAMBITTS
+from gambitts.design.contexts import PAPER_CONTEXTS
 from gambitts.design.promptdb import PromptDatabase
 from gambitts.design.standin import make_standin_database
 from gambitts.models.random_streams import ReplicateRandom
@@ -46,8 +47,8 @@ def _agents(noise_sd: float) -> dict[str, Callable[[], Agent]]:
         return lambda: EnsPoGAMBITTS(N_ARMS, len(DIMS), config=config)
 
     return {
-        "StdTS": lambda: AgentSpec("StdTS").build(N_ARMS),
-        "poGAMBITTS": lambda: AgentSpec("poGAMBITTS", dims=DIMS).build(N_ARMS),
+        "StdTS": lambda: AgentSpec("StdTS").build(N_ARMS, PAPER_CONTEXTS),
+        "poGAMBITTS": lambda: AgentSpec("poGAMBITTS", dims=DIMS).build(N_ARMS, PAPER_CONTEXTS),
         "ens (default)": ensemble(EnsembleConfig()),
         "ens (paper, fresh Adam)": ensemble(EnsembleConfig.paper(noise_sd)),
         "ens (paper, kept Adam)": ensemble(
@@ -64,7 +65,7 @@ def _run(
     arms = select_prompts(db, outcome, N_ARMS)
     world = GeneratorWorld(db, outcome, arms, outcome.noise_grid(db)[0])
     replicates = range(n_replicates)
-    randomness = GeneratorWorld.draw_randomness(replicate_seeds(0, replicates, 0), horizon)
+    randomness = world.draw_randomness(replicate_seeds(0, replicates, 0), horizon)
     dim_index = db.dim_index(DIMS)
     seeds = replicate_seeds(0, replicates, 1, DRAWS_PER_CELL)
     means = draws = None
