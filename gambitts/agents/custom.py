@@ -71,6 +71,14 @@ replicate's later refits, each seeded from ``SeedSequence([key, refit, stage])``
 any ``select`` (e.g. :meth:`~gambitts.agents.base.Agent.update_sequence` on recorded data) are
 seeded from ``SeedSequence(seed, spawn_key=(replicate, refit))`` (``(replicate, refit, 1)`` for
 a custom stage 1).
+
+An ``update`` therefore does not need a ``select`` before it (``update_needs_select`` is
+false: a recorded log replays without a stream), but the refits a live run made depend on its
+``select`` draws. So :meth:`~gambitts.agents.base.Agent.update_sequence` with ``rng`` draws, in
+every round without a pending ``select``, exactly what ``select`` would have drawn (one helper,
+``_draw_round``, does the drawing for both), and replaying a live run's record with the run's
+stream rebuilds the run's state, posterior draws included. A ``select`` made just before
+``update_sequence`` is pending for its first round, so nothing is drawn twice.
 """
 
 from __future__ import annotations
@@ -381,12 +389,15 @@ class CustomStage2Agent(TwoStageAgent):
         prior_seed = np.random.SeedSequence(self.seed, spawn_key=(2**31,)).generate_state(1)[0]
         self._stage2.reset(n_replicates, int(prior_seed), self.fit_settings)
         self._seed_keys: np.ndarray | None = None
+        self._select_pending = False
         self.n_observed_ = 0
         self._features = np.zeros((n_replicates, 64, self.n_features))
         self._rewards = np.zeros((n_replicates, 64))
         self._warned = False
 
     def _store(self, cells: np.ndarray, actions: np.ndarray, z: np.ndarray, rewards) -> None:
+        """Add one checked observation per replicate; it uses up the pending ``select``."""
+        self._select_pending = False
         if self.n_observed_ == self._rewards.shape[1]:
             self._features, self._rewards = grow(self._features, self._rewards)
         self._features[:, self.n_observed_] = self.features(cells, actions, z)
@@ -426,6 +437,32 @@ class CustomStage2Agent(TwoStageAgent):
     def _compile_scoring(self, model: Any) -> None:
         """Compile what scoring prompts needs from the stage-2 model."""
         raise NotImplementedError
+
+    def _draw_round(self, cells: np.ndarray, rng: BatchRandom) -> Any:
+        """Draw everything ``select(cells, rng)`` draws, in its order; return what it scores with.
+
+        The only place a subclass takes ``select``'s random numbers, so that
+        :meth:`_prepare_update` replays exactly what ``select`` consumed; it keeps the refits'
+        seed keys with :meth:`_keep_seed_keys`.
+        """
+        raise NotImplementedError
+
+    def _keep_seed_keys(self, normals: np.ndarray) -> None:
+        """Key the next refits with the 64 bits of each replicate's normal; mark a select pending.
+
+        The keys stay until the next draw; the pending mark until the next :meth:`update`.
+        """
+        self._seed_keys = np.ascontiguousarray(normals).view(np.uint64).copy()
+        self._select_pending = True
+
+    def _prepare_update(self, cells: np.ndarray, rng: BatchRandom | None) -> None:
+        """Draw what ``select`` would for a round of ``update_sequence``, unless one is pending.
+
+        Without ``rng`` nothing is drawn: refits keep the keys of the latest ``select``, or use
+        ``seed`` if there was none (a log replayed without its stream).
+        """
+        if rng is not None and not self._select_pending:
+            self._draw_round(cells, rng)
 
     def _sampler_seed(self, replicate: int, refit: int, stream: int = 0) -> int:
         """Seed of one replicate's refit of one stage: from its latest ``select``, else ``seed``."""
@@ -559,12 +596,18 @@ class CustomPoGAMBITTS(CustomStage2Agent):
     def select(self, cells: np.ndarray, rng: BatchRandom | np.random.Generator) -> np.ndarray:
         """Pick one draw of the latest fit per replicate and play its best arm in the cell."""
         cells = self._check_cells(cells, "select")
-        rng = as_replicate_random(rng, self._n_replicates)
-        normals = rng.standard_normal(2)
-        index = draw_index(normals[:, 0], self.n_posterior_draws)
-        self._seed_keys = np.ascontiguousarray(normals[:, 1]).view(np.uint64).copy()
+        index = self._draw_round(cells, as_replicate_random(rng, self._n_replicates))
         scores = self.arm_reward_[np.arange(self._n_replicates), index, cells]
         return np.argmax(scores, axis=1)
+
+    def _draw_round(self, cells: np.ndarray, rng: BatchRandom) -> np.ndarray:
+        """Draw two standard normals per replicate; return the index of its posterior draw.
+
+        The first normal picks the draw, the second keys the next refits (see the module notes).
+        """
+        normals = rng.standard_normal(2)
+        self._keep_seed_keys(normals[:, 1])
+        return draw_index(normals[:, 0], self.n_posterior_draws)
 
     def update(
         self, cells: np.ndarray, actions: np.ndarray, z: np.ndarray, rewards: np.ndarray

@@ -45,7 +45,11 @@ Randomness
 ----------
 ``select`` takes the Normal-Inverse-Wishart draws (default stage 1) and then three standard
 normals per replicate: the stage-2 draw, the stage-1 fit's draw, and the 64 bits that seed the
-replicate's next refits (stage 2 with the key itself, stage 1 with a derived one).
+replicate's next refits (stage 2 with the key itself, stage 1 with a derived one). As for
+:class:`~gambitts.agents.custom.CustomPoGAMBITTS`,
+:meth:`~gambitts.agents.base.Agent.update_sequence` with ``rng`` draws the same in every round
+without a pending ``select`` (the Normal-Inverse-Wishart draws too, which only move the stream
+on), so replaying a live run's record with its stream rebuilds its state.
 """
 
 from __future__ import annotations
@@ -172,16 +176,8 @@ class CustomFoGAMBITTS(CustomStage2Agent):
     def select(self, cells: np.ndarray, rng: BatchRandom | np.random.Generator) -> np.ndarray:
         """Draw both stages' parameters per replicate and play the best prompt in the cell."""
         cells = self._check_cells(cells, "select")
-        rng = as_replicate_random(rng, self._n_replicates)
+        means, index = self._draw_round(cells, as_replicate_random(rng, self._n_replicates))
         replicates = np.arange(self._n_replicates)
-        if self._stage1 is None:
-            means = self.stage1_.sample_mean((replicates, cells), rng)
-        normals = rng.standard_normal(3)
-        n = self.n_posterior_draws
-        if self._stage1 is not None:
-            means = self.treatment_mean_draws_[replicates, draw_index(normals[:, 1], n), cells]
-        self._seed_keys = np.ascontiguousarray(normals[:, 2]).view(np.uint64).copy()
-        index = draw_index(normals[:, 0], n)
         parameters = {name: values[replicates, index] for name, values in self._flat2.items()}
         arms = np.tile(np.arange(self.n_arms), self._n_replicates)
         rows = self.features(
@@ -268,6 +264,27 @@ class CustomFoGAMBITTS(CustomStage2Agent):
         return merged
 
     # ------------------------------------------------------------------ internals
+    def _draw_round(self, cells: np.ndarray, rng: BatchRandom) -> tuple[np.ndarray, np.ndarray]:
+        """Draw the round's parameters of both stages (see the module notes for the order).
+
+        Returns
+        -------
+        means : ndarray, shape (n_replicates, n_arms, n_dims)
+            Each replicate's drawn mean of ``Z`` of every prompt in its cell.
+        index : ndarray of int, shape (n_replicates,)
+            Each replicate's draw of the latest stage-2 fit.
+        """
+        replicates = np.arange(self._n_replicates)
+        n = self.n_posterior_draws
+        if self._stage1 is None:
+            means = self.stage1_.sample_mean((replicates, cells), rng)
+            normals = rng.standard_normal(3)
+        else:
+            normals = rng.standard_normal(3)
+            means = self.treatment_mean_draws_[replicates, draw_index(normals[:, 1], n), cells]
+        self._keep_seed_keys(normals[:, 2])
+        return means, draw_index(normals[:, 0], n)
+
     def _compile_scoring(self, model: Any) -> None:
         self._paired = expected_reward_function(model, self.expected_reward, paired=True)
 

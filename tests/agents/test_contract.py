@@ -545,15 +545,7 @@ def test_update_sequence_equals_updates_one_by_one(make_agent):
         _assert_same_posterior(sequenced.posteriors[r], one_by_one.posteriors[r], f"replicate {r}")
 
 
-_REPLAY_GAP = (
-    "custom agents seed refits from the keys `select` draws (CustomStage2Agent._sampler_seed) "
-    "but do not override Agent._prepare_update(cells, rng), so update_sequence(..., rng=...) "
-    "draws nothing and seeds refits from `seed`: the replay's posterior draws (`draws_`, "
-    "`arm_reward_`) differ from the live run's"
-)
-
-
-@pytest.mark.parametrize("kind", _kind_params(xfail=dict.fromkeys(CUSTOM_KINDS, _REPLAY_GAP)))
+@pytest.mark.parametrize("kind", _kind_params())
 def test_replaying_a_live_run_with_its_stream_rebuilds_its_state(make_agent, played):
     """The record of a run, replayed by update_sequence with the run's stream, ends in its state.
 

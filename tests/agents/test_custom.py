@@ -30,6 +30,7 @@ from gambitts.errors import InputError
 from gambitts.models.diagnostics import fit_diagnostics, unhealthy
 from gambitts.models.priors import LinearPrior
 from gambitts.models.pymc_models import build_outcome_model
+from gambitts.models.random_streams import ReplicateRandom
 
 pytestmark = pytest.mark.filterwarnings("ignore:PyTensor could not link to a BLAS:UserWarning")
 
@@ -237,6 +238,50 @@ def test_two_refits_without_a_select_use_different_seeds():
     again.select(np.zeros(N_REPLICATES, dtype=int), np.random.default_rng(0))
     again.update_sequence(*data[:4])
     np.testing.assert_array_equal(again.draws_[0]["beta"], first)  # same seeds, same draws
+
+
+def _stream(seed: int) -> ReplicateRandom:
+    return ReplicateRandom(
+        [np.random.SeedSequence(seed, spawn_key=(r,)) for r in range(N_REPLICATES)]
+    )
+
+
+def test_replaying_a_live_run_with_its_stream_draws_what_select_drew():
+    """``update_sequence(..., rng=stream)`` stands for ``select`` then ``update`` every round.
+
+    Refits are seeded from keys that ``select`` draws, so the replay must draw them as the live
+    run did: it ends in the live run's posterior draws and leaves the stream where the live run
+    left it, also after a ``select`` just before it (that round's keys are not drawn twice).
+    Without the stream the refits are seeded from ``seed`` and the draws differ.
+    """
+    cells, _, z, rewards, means = _recorded()
+    agent = CustomPoGAMBITTS(
+        N_ARMS, N_DIMS, N_CELLS, builder=_builder(), method="laplace", refit_every=7, draws=50
+    )
+    agent.reset(N_REPLICATES, generator_means=means)
+    live = _stream(1)
+    actions = np.empty_like(cells)
+    for t in range(N_OBSERVATIONS):
+        actions[t] = agent.select(cells[t], live)
+        agent.update(cells[t], actions[t], z[t], rewards[t])
+    arm_reward = agent.arm_reward_.copy()
+    beta = [draws["beta"].copy() for draws in agent.draws_]
+    next_normals = live.standard_normal(4)
+
+    for select_first in (False, True):
+        agent.reset(N_REPLICATES, generator_means=means)
+        stream = _stream(1)
+        if select_first:
+            agent.select(cells[0], stream)
+        agent.update_sequence(cells, actions, z, rewards, rng=stream)
+        np.testing.assert_array_equal(agent.arm_reward_, arm_reward)
+        for replicate in range(N_REPLICATES):
+            np.testing.assert_array_equal(agent.draws_[replicate]["beta"], beta[replicate])
+        np.testing.assert_array_equal(stream.standard_normal(4), next_normals)
+
+    agent.reset(N_REPLICATES, generator_means=means)
+    agent.update_sequence(cells, actions, z, rewards)
+    assert not np.array_equal(agent.draws_[0]["beta"], beta[0])
 
 
 def test_fit_diagnostics_of_a_small_trace():

@@ -20,6 +20,7 @@ from gambitts.agents.custom_fo import CustomFoGAMBITTS
 from gambitts.errors import InputError
 from gambitts.models.priors import LinearPrior
 from gambitts.models.pymc_models import build_outcome_model
+from gambitts.models.random_streams import ReplicateRandom
 
 pytestmark = pytest.mark.filterwarnings("ignore:PyTensor could not link to a BLAS:UserWarning")
 
@@ -188,6 +189,58 @@ def test_a_builder_that_fails_is_one_line_that_names_it(stage, builder, message)
     assert text.startswith(f"{stage} '{builder.__module__}:{builder.__name__}' ")
     assert message in text and "\n" not in text
     assert isinstance(error.value, InputError)
+
+
+@pytest.mark.parametrize("custom_stage1", [False, True], ids=["exact-stage1", "custom-stage1"])
+def test_replaying_a_live_run_with_its_stream_draws_what_select_drew(custom_stage1):
+    """``update_sequence(..., rng=stream)`` draws what ``select`` drew, and nothing twice.
+
+    The live run's refits are seeded from keys ``select`` draws after the stage-1 draws (the
+    Normal-Inverse-Wishart means, whose gamma draws take a state-dependent amount of the
+    stream), so the replay ends in the live run's draws of both stages only if it takes the
+    same numbers in the same order; the stream is then where the live run left it, also after
+    a ``select`` just before the replay.
+    """
+    cells, _, z, rewards = _recorded()
+    agent = CustomFoGAMBITTS(
+        N_ARMS,
+        N_DIMS,
+        N_CELLS,
+        builder=functools.partial(build_outcome_model, prior=PRIOR),
+        treatment_builder=build_normal_treatment_model if custom_stage1 else None,
+        method="laplace",
+        refit_every=7,
+        draws=50,
+    )
+
+    def stream() -> ReplicateRandom:
+        seeds = [np.random.SeedSequence(1, spawn_key=(r,)) for r in range(N_REPLICATES)]
+        return ReplicateRandom(seeds)
+
+    def state() -> list[np.ndarray]:
+        arrays = [draws[name] for draws in agent.draws_ for name in sorted(draws)]
+        if custom_stage1:
+            arrays.append(agent.treatment_mean_draws_)
+        return [np.array(a, copy=True) for a in arrays]
+
+    agent.reset(N_REPLICATES)
+    live = stream()
+    actions = np.empty_like(cells)
+    for t in range(N_ROUNDS):
+        actions[t] = agent.select(cells[t], live)
+        agent.update(cells[t], actions[t], z[t], rewards[t])
+    expected = state()
+    next_normals = live.standard_normal(4)
+
+    for select_first in (False, True):
+        agent.reset(N_REPLICATES)
+        replay = stream()
+        if select_first:
+            agent.select(cells[0], replay)
+        agent.update_sequence(cells, actions, z, rewards, rng=replay)
+        for got, want in zip(state(), expected, strict=True):
+            np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(replay.standard_normal(4), next_normals)
 
 
 def test_n_mc_draws_is_refused():
