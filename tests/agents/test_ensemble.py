@@ -54,7 +54,7 @@ def bowl_world() -> GeneratorWorld:
         prompts=tuple(f"prompt {a}" for a in range(N_ARMS)),
         dims=("optimism", "formality"),
     )
-    outcome = BowlOutcome(name="bowl", intercept=80.0, loc_coefs={}, prev_steps_coef=0.0, rmse=1)
+    outcome = BowlOutcome(name="bowl", intercept=80.0, context_terms={}, rmse=1)
     return GeneratorWorld(db, outcome, np.arange(N_ARMS), noise_sd=0.5)
 
 

@@ -61,8 +61,14 @@ def _summary(idata) -> pd.DataFrame:
 def test_stdts(contextual):
     prior = NormalInverseGammaPrior(mean=5.0)
     agent = _drive(StdTS(N_ARMS, N_CELLS, contextual=contextual, prior=prior).reset(N_REPLICATES))
+    cells = [f"cell {c}" for c in range(N_CELLS)] if contextual else None
     idata = posterior_inference_data(
-        agent, replicate=1, n_draws=N_DRAWS, rng=np.random.default_rng(1), prompt_names=PROMPTS
+        agent,
+        replicate=1,
+        n_draws=N_DRAWS,
+        rng=np.random.default_rng(1),
+        prompt_names=PROMPTS,
+        cell_names=cells,
     )
     posterior = idata.posterior
     expected_dims = ("chain", "draw", "cell", "arm") if contextual else ("chain", "draw", "arm")
@@ -70,7 +76,9 @@ def test_stdts(contextual):
     assert posterior["sigma2"].dims == expected_dims
     assert list(posterior["arm"].values) == PROMPTS
     if contextual:
-        assert posterior["cell"].values[0] == "home/1"
+        assert posterior["cell"].values[0] == "cell 0"
+        unnamed = posterior_inference_data(agent, replicate=1, n_draws=2).posterior
+        assert list(unnamed["cell"].values) == list(range(N_CELLS))  # indices without names
     exact = agent.posterior_.mean_[1] if contextual else agent.posterior_.mean_[1, 0]
     # mu's marginal is Student-t; cells with few observations have heavy tails, so compare
     # only where the variance is finite with room (shape > 2).

@@ -67,7 +67,7 @@ def test_fields_come_from_environments_yaml(shipped):
     assert shipped.name == "nonlinear_3d"
     assert shipped.intercept == linear.intercept
     assert shipped.rmse == SD_4
-    assert shipped.loc_coefs == {} and shipped.prev_steps_coef == 0.0
+    assert shipped.context_terms == {}
 
 
 def test_noise_grid_follows_the_papers_rule(shipped, standin_db):
@@ -127,8 +127,7 @@ def test_errors_name_the_argument(standin_db):
         MlpOutcome(
             name="x",
             intercept=0.0,
-            loc_coefs={},
-            prev_steps_coef=0.0,
+            context_terms={},
             rmse=1.0,
             input_dims=("optimism",),
             W1=np.zeros((2, 4)),
