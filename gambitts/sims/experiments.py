@@ -24,6 +24,7 @@ from gambitts.agents.ensemble import EnsembleConfig, EnsPoGAMBITTS
 from gambitts.design.contexts import ContextSpace
 from gambitts.errors import InputError
 from gambitts.models.priors import LinearPrior
+from gambitts.sims.custom_worlds import OutcomeDefinition
 from gambitts.sims.user_code import check_reference, import_function, source_fingerprint
 
 AGENT_KINDS: tuple[str, ...] = (
@@ -344,7 +345,7 @@ class RunConfig:
     configurations of different blocks are run once (see :meth:`key`).
     """
 
-    outcome_model: str
+    outcome_model: str | OutcomeDefinition
     outcome_dims: tuple[str, ...] | None
     n_prompts: int
     noise_level: int
@@ -369,10 +370,14 @@ class RunConfig:
             "db": database,
             "code": code_fingerprint(),
         }
-        sources = [
-            source_fingerprint(r) for r in (self.agent.builder, self.agent.treatment_builder) if r
-        ]
-        if sources:  # a custom agent's results are stale once its builder's source changes
+        world = self.outcome_model
+        functions = (
+            self.agent.builder,
+            self.agent.treatment_builder,
+            world.function if isinstance(world, OutcomeDefinition) else "",
+        )
+        sources = [source_fingerprint(r) for r in functions if r]
+        if sources:  # results are stale once a builder's or a world's source changes
             payload["sources"] = sources
         text = json.dumps(payload, sort_keys=True, default=list)
         return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -395,8 +400,9 @@ class ExperimentSpec:
     ----------
     name : str
     description : str
-    outcome_model : str
-        Name of a shipped outcome model (see :func:`gambitts.sims.outcomes.outcome_model_names`).
+    outcome_model : str or OutcomeDefinition
+        Name of a shipped outcome model (see :func:`gambitts.sims.outcomes.outcome_model_names`),
+        or a world of the user's own (see :mod:`gambitts.sims.custom_worlds`).
     agents : tuple of AgentSpec
     n_prompts : int
         Number of prompts (arms), chosen from the database the paper's way.
@@ -412,7 +418,7 @@ class ExperimentSpec:
 
     name: str
     description: str
-    outcome_model: str
+    outcome_model: str | OutcomeDefinition
     agents: tuple[AgentSpec, ...]
     n_prompts: int = PAPER_DEFAULTS["n_prompts"]
     noise_level: int = PAPER_DEFAULTS["noise_level"]
@@ -424,11 +430,19 @@ class ExperimentSpec:
     def __post_init__(self) -> None:
         check_block_name(self.name)
         where = f"experiment {self.name!r}"
-        for name in ("description", "outcome_model"):
-            _require_type(where, name, getattr(self, name), str, "a string")
+        _require_type(where, "description", self.description, str, "a string")
         from gambitts.sims.outcomes import outcome_model_names
 
-        if self.outcome_model not in outcome_model_names():
+        if isinstance(self.outcome_model, dict):
+            object.__setattr__(
+                self,
+                "outcome_model",
+                OutcomeDefinition.from_mapping(self.outcome_model, f"{where}: `outcome_model`"),
+            )
+        if (
+            not isinstance(self.outcome_model, OutcomeDefinition)
+            and self.outcome_model not in outcome_model_names()
+        ):
             raise ExperimentError(
                 f"{where}: unknown `outcome_model` {self.outcome_model!r}; choose one of "
                 f"{outcome_model_names()}"
@@ -443,7 +457,7 @@ class ExperimentSpec:
             _require_positive_int(name, getattr(self, name))
         if self.n_prompts < 2:
             raise ExperimentError(f"`n_prompts` must be at least 2, got {self.n_prompts}")
-        _require_noise_level(self.noise_level)
+        _require_noise_level(self.noise_level, self.n_noise_levels)
         if not self.agents:
             raise ExperimentError(f"experiment {self.name!r} must list at least one agent")
         labels = [agent.label for agent in self.agents]
@@ -460,7 +474,14 @@ class ExperimentSpec:
         if not self.values:
             raise ExperimentError(f"`values` must list at least one value of {self.vary!r}")
         for value in self.values:
-            _check_value(self.vary, value)
+            _check_value(self.vary, value, self.n_noise_levels)
+
+    @property
+    def n_noise_levels(self) -> int:
+        """How many noise levels the block's world offers (the paper's worlds: 5)."""
+        if isinstance(self.outcome_model, OutcomeDefinition):
+            return self.outcome_model.n_noise_levels
+        return 5
 
     @property
     def dim_name(self) -> str:
@@ -558,14 +579,16 @@ def _require_positive_int(name: str, value: Any) -> None:
         raise ExperimentError(f"`{name}` must be a positive integer, got {value!r}")
 
 
-def _require_noise_level(value: Any) -> None:
-    if isinstance(value, bool) or value not in range(5):
-        raise ExperimentError(f"noise levels must be 0..4 (sd_0 .. sd_4), got {value!r}")
+def _require_noise_level(value: Any, n_levels: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value not in range(n_levels):
+        raise ExperimentError(
+            f"noise levels must be 0..{n_levels - 1} (sd_0 .. sd_{n_levels - 1}), got {value!r}"
+        )
 
 
-def _check_value(vary: str, value: Any) -> None:
+def _check_value(vary: str, value: Any, n_noise_levels: int) -> None:
     if vary == "noise_level":
-        _require_noise_level(value)
+        _require_noise_level(value, n_noise_levels)
     elif vary == "n_prompts":
         _require_positive_int("n_prompts", value)
     elif vary == "modelled_dim" and not isinstance(value, str):

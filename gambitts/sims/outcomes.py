@@ -6,7 +6,7 @@ configuration); this module turns them into vectorised functions of the database
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -52,12 +52,16 @@ class OutcomeModel:
         not named add nothing.
     rmse : float
         The model's held-out RMSE: the largest noise level ``sd_4``.
+    noise_sds : tuple of float, optional
+        A user's world's own noise levels (``noise_level`` indexes them); ``None`` for the
+        paper's grid.
     """
 
     name: str
     intercept: float
     context_terms: dict[str, dict[str, float] | float]
     rmse: float
+    noise_sds: tuple[float, ...] | None = field(default=None, kw_only=True)
 
     @property
     def dims(self) -> tuple[str, ...]:  # pragma: no cover - abstract
@@ -107,12 +111,17 @@ class OutcomeModel:
         return effects + self.context_offset(db.contexts)[None, :]
 
     def noise_grid(self, db: PromptDatabase, n_levels: int = 5) -> np.ndarray:
-        """Return the paper's 2nd-stage noise levels ``sd_0 .. sd_4`` recomputed on ``db``.
+        """Return the 2nd-stage noise levels: the world's own, or the paper's recomputed on ``db``.
+
+        A user's world (:attr:`noise_sds`) gives its levels; the paper's worlds derive
+        ``sd_0 .. sd_4`` from ``db`` as below.
 
         ``sd_0`` is the mean over all database rows of ``sum_d (Z_d - mean Z_d)^2`` over the
         model's dimensions; the last level is the model's held-out RMSE; the levels between are
         evenly spaced.
         """
+        if self.noise_sds is not None:
+            return np.asarray(self.noise_sds, dtype=np.float64)
         sd_0 = total_squared_deviation(db, self.dims)
         return np.linspace(sd_0, self.rmse, n_levels)
 
@@ -157,6 +166,17 @@ def dimension_subsets() -> dict[int, tuple[str, ...]]:
     for size, dims in env["dimension_subsets"].items():
         subsets[int(size)] = tuple(env["style_dimensions"]) if dims == "all" else tuple(dims)
     return subsets
+
+
+def build_outcome(outcome_model: Any, dims: tuple[str, ...] | None = None) -> OutcomeModel:
+    """Return the world an experiment names: a shipped model's name or a user's definition.
+
+    ``outcome_model`` is a name (see :func:`load_outcome_model`, which ``dims`` restricts) or a
+    :class:`~gambitts.sims.custom_worlds.OutcomeDefinition`.
+    """
+    if isinstance(outcome_model, str):
+        return load_outcome_model(outcome_model, dims)
+    return outcome_model.build()
 
 
 def load_outcome_model(name: str, dims: tuple[str, ...] | None = None) -> OutcomeModel:

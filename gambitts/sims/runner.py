@@ -21,7 +21,7 @@ from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError
 from gambitts.models.random_streams import BatchRandom, ReplicateRandom
 from gambitts.sims.experiments import AgentSpec, ExperimentSpec, RunConfig
-from gambitts.sims.outcomes import load_outcome_model
+from gambitts.sims.outcomes import build_outcome
 from gambitts.sims.world import GeneratorWorld, WorldRandomness, select_prompts
 
 ProgressCallback = Callable[[int], None]
@@ -180,7 +180,7 @@ def _label_key(agent_spec: AgentSpec) -> int:
 
 def build_world(config: RunConfig, db: PromptDatabase) -> GeneratorWorld:
     """Build the world of one configuration on ``db``."""
-    outcome = load_outcome_model(config.outcome_model, config.outcome_dims)
+    outcome = build_outcome(config.outcome_model, config.outcome_dims)
     arm_prompts = select_prompts(db, outcome, config.n_prompts)
     noise_sd = outcome.noise_grid(db)[config.noise_level]
     return GeneratorWorld(db, outcome, arm_prompts, noise_sd)

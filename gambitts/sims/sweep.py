@@ -268,8 +268,9 @@ def check_against_database(specs: Sequence[ExperimentSpec], db: PromptDatabase) 
     InputError
         Naming the block and what the database lacks.
     """
-    from gambitts.sims.outcomes import load_outcome_model
+    from gambitts.sims.outcomes import build_outcome
 
+    worlds_checked: set = set()
     for spec in specs:
         for run in planned_runs(spec):
             config = run.config
@@ -279,7 +280,7 @@ def check_against_database(specs: Sequence[ExperimentSpec], db: PromptDatabase) 
                     f"{where} asks for {config.n_prompts} prompts but the database has "
                     f"{db.n_prompts}; lower `n_prompts` or use a larger database"
                 )
-            outcome = load_outcome_model(config.outcome_model, config.outcome_dims)
+            outcome = build_outcome(config.outcome_model, config.outcome_dims)
             wanted = {
                 "outcome model": outcome.dims,
                 f"agent {config.agent.label!r}": config.agent.dims,
@@ -291,6 +292,11 @@ def check_against_database(specs: Sequence[ExperimentSpec], db: PromptDatabase) 
                         f"{where}: the {who} uses style dimension(s) {missing} that the "
                         f"database lacks; its dimensions are {list(db.dims)}"
                     )
+            checked = (config.outcome_model, config.outcome_dims)
+            if checked not in worlds_checked:  # its context terms and, for a function, a call
+                outcome.context_offset(db.contexts)
+                outcome.row_effects(db, np.arange(1))
+                worlds_checked.add(checked)
 
 
 #: Bytes per replicate-round kept of a run: regret, reward (float32), action, optimal action
