@@ -136,6 +136,7 @@ def make_standin_database(
         n_draws=np.full((N_PROMPTS, n_cells), n_draws, dtype=np.int64),
         prompts=prompt_names(dims),
         dims=dims,
+        contexts=contexts,
         attrs={
             "source": "stand-in",
             "generator": "gambitts.design.standin.make_standin_database",
