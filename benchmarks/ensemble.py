@@ -29,9 +29,11 @@ from gambitts.design.promptdb import PromptDatabase
 from gambitts.design.standin import make_standin_database
 from gambitts.models.random_streams import ReplicateRandom
 from gambitts.sims.experiments import AgentSpec
+from gambitts.sims.generator_samples import generator_draws, generator_means
+from gambitts.sims.loop import simulate
 from gambitts.sims.nonlinear import load_nonlinear_outcome
 from gambitts.sims.outcomes import OutcomeModel, load_outcome_model
-from gambitts.sims.runner import generator_draws, generator_means, replicate_seeds, simulate
+from gambitts.sims.runner import replicate_seeds
 from gambitts.sims.world import GeneratorWorld, select_prompts
 
 DIMS = ("optimism", "formality", "severity")

@@ -32,15 +32,12 @@ import xarray as xr
 from gambitts import __version__
 from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError, OutputError
+from gambitts.sims.block_results import experiment_dataset, experiment_fit_diagnostics
 from gambitts.sims.experiments import CUSTOM_KINDS, ExperimentSpec, RunConfig
 from gambitts.sims.files import remove_stale_temporaries, write_netcdf_atomic
 from gambitts.sims.provenance import code_fingerprint, provenance
-from gambitts.sims.runner import (
-    experiment_dataset,
-    experiment_fit_diagnostics,
-    final_posteriors,
-    run_config,
-)
+from gambitts.sims.replay import final_posteriors
+from gambitts.sims.runner import run_config
 
 ProgressCallback = Callable[[int], None]
 

@@ -17,8 +17,10 @@ from gambitts.agents.ensemble import (
 from gambitts.design.contexts import PAPER_CONTEXTS
 from gambitts.design.promptdb import PromptDatabase
 from gambitts.models.random_streams import ReplicateRandom
+from gambitts.sims.generator_samples import generator_draws
+from gambitts.sims.loop import simulate
 from gambitts.sims.outcomes import OutcomeModel
-from gambitts.sims.runner import generator_draws, replicate_seeds, simulate
+from gambitts.sims.runner import replicate_seeds
 from gambitts.sims.world import GeneratorWorld
 
 N_CELLS = PAPER_CONTEXTS.n_cells

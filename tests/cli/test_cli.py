@@ -206,13 +206,14 @@ def test_saved_posteriors_open_in_arviz_and_inspect_prints_them(tmp_path):
 
 def test_replayed_posteriors_are_the_runs_final_posteriors(standin_db):
     from gambitts.sims.experiments import load_experiment
-    from gambitts.sims.runner import _prepare, final_posteriors
+    from gambitts.sims.replay import final_posteriors
+    from gambitts.sims.runner import prepare_run
 
     config = (
         load_experiment("var_decomp_linear").with_overrides(horizon=60).settings()[0].configs[1]
     )
     replayed = final_posteriors(config, standin_db, seed=4, replicates=[2])[2]
-    run = _prepare(config, standin_db, 4, np.arange(4))
+    run = prepare_run(config, standin_db, 4, np.arange(4))
     run.simulate()
     exact_mean = run.agent.stage2_.mean_[2]
     draws = replayed["beta"].values.reshape(-1, exact_mean.size)
