@@ -21,9 +21,9 @@ from gambitts.models.random_streams import ReplicateRandom
 from gambitts.sims.experiments import AgentSpec
 from gambitts.sims.generator_samples import generator_means
 from gambitts.sims.loop import simulate
-from gambitts.sims.outcomes import load_outcome_model
 from gambitts.sims.runner import replicate_seeds
-from gambitts.sims.world import GeneratorWorld, select_prompts
+from gambitts.sims.worlds.outcomes import load_outcome_model
+from gambitts.sims.worlds.world import GeneratorWorld, select_prompts
 
 DIMS = ("optimism", "formality", "severity")
 AGENTS = (

@@ -31,10 +31,10 @@ from gambitts.models.random_streams import ReplicateRandom
 from gambitts.sims.experiments import AgentSpec
 from gambitts.sims.generator_samples import generator_draws, generator_means
 from gambitts.sims.loop import simulate
-from gambitts.sims.nonlinear import load_nonlinear_outcome
-from gambitts.sims.outcomes import OutcomeModel, load_outcome_model
 from gambitts.sims.runner import replicate_seeds
-from gambitts.sims.world import GeneratorWorld, select_prompts
+from gambitts.sims.worlds.nonlinear import load_nonlinear_outcome
+from gambitts.sims.worlds.outcomes import OutcomeModel, load_outcome_model
+from gambitts.sims.worlds.world import GeneratorWorld, select_prompts
 
 DIMS = ("optimism", "formality", "severity")
 N_ARMS, DRAWS_PER_CELL = 5, 500

@@ -26,9 +26,9 @@ from gambitts.models.priors import LinearPrior
 from gambitts.models.random_streams import ReplicateRandom
 from gambitts.sims.generator_samples import generator_means
 from gambitts.sims.loop import simulate
-from gambitts.sims.outcomes import load_outcome_model
 from gambitts.sims.runner import replicate_seeds
-from gambitts.sims.world import GeneratorWorld, select_prompts
+from gambitts.sims.worlds.outcomes import load_outcome_model
+from gambitts.sims.worlds.world import GeneratorWorld, select_prompts
 
 DIMS = ("optimism", "formality", "severity")
 PRIOR = LinearPrior()  # the paper's: coefficients N(0, 1), intercept N(77, 10^2)

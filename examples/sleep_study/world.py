@@ -1,7 +1,7 @@
 """The study's simulated world: tomorrow's sleep-hygiene score given the message and context.
 
 Called by gambitts once, vectorised over every message of the database (see
-gambitts.sims.custom_worlds): ``z`` holds the modelled style scores in the order of the
+gambitts.sims.worlds.custom): ``z`` holds the modelled style scores in the order of the
 experiment's ``dims`` (warmth, urgency, specificity), ``context`` each message's context levels.
 """
 

@@ -24,8 +24,8 @@ from gambitts.agents.ensemble import EnsembleConfig, EnsPoGAMBITTS
 from gambitts.design.contexts import ContextSpace
 from gambitts.errors import InputError
 from gambitts.models.priors import LinearPrior
-from gambitts.sims.custom_worlds import OutcomeDefinition
 from gambitts.sims.user_code import check_reference, import_function, source_fingerprint
+from gambitts.sims.worlds.custom import OutcomeDefinition
 
 AGENT_KINDS: tuple[str, ...] = (
     "StdTS",
@@ -401,8 +401,9 @@ class ExperimentSpec:
     name : str
     description : str
     outcome_model : str or OutcomeDefinition
-        Name of a shipped outcome model (see :func:`gambitts.sims.outcomes.outcome_model_names`),
-        or a world of the user's own (see :mod:`gambitts.sims.custom_worlds`).
+        Name of a shipped outcome model (see
+        :func:`gambitts.sims.worlds.outcomes.outcome_model_names`), or a world of the user's own
+        (see :mod:`gambitts.sims.worlds.custom`).
     agents : tuple of AgentSpec
     n_prompts : int
         Number of prompts (arms), chosen from the database the paper's way.
@@ -431,7 +432,7 @@ class ExperimentSpec:
         check_block_name(self.name)
         where = f"experiment {self.name!r}"
         _require_type(where, "description", self.description, str, "a string")
-        from gambitts.sims.outcomes import outcome_model_names
+        from gambitts.sims.worlds.outcomes import outcome_model_names
 
         if isinstance(self.outcome_model, dict):
             object.__setattr__(
@@ -554,7 +555,7 @@ def check_block_name(name: Any) -> None:
 
 def dimension_subset(n_dims: int) -> tuple[str, ...]:
     """Return the paper's subset of ``n_dims`` style dimensions for ``scale_dimensions``."""
-    from gambitts.sims.outcomes import dimension_subsets
+    from gambitts.sims.worlds.outcomes import dimension_subsets
 
     subsets = dimension_subsets()
     if n_dims not in subsets:

@@ -14,7 +14,7 @@ import numpy as np
 
 from gambitts.agents import Agent
 from gambitts.models.random_streams import BatchRandom
-from gambitts.sims.world import GeneratorWorld, WorldRandomness
+from gambitts.sims.worlds.world import GeneratorWorld, WorldRandomness
 
 ProgressCallback = Callable[[int], None]
 _PROGRESS_EVERY = 50

@@ -23,8 +23,8 @@ from gambitts.sims.block_results import FIT_PREFIX, experiment_dataset
 from gambitts.sims.experiments import AgentSpec, ExperimentSpec, RunConfig
 from gambitts.sims.generator_samples import generator_draws, generator_means
 from gambitts.sims.loop import ProgressCallback, Trace, simulate
-from gambitts.sims.outcomes import build_outcome
-from gambitts.sims.world import GeneratorWorld, WorldRandomness, select_prompts
+from gambitts.sims.worlds.outcomes import build_outcome
+from gambitts.sims.worlds.world import GeneratorWorld, WorldRandomness, select_prompts
 
 _WORLD_STREAM, _GENERATOR_STREAM, _AGENT_STREAM = 0, 1, 2
 

@@ -265,7 +265,7 @@ def check_against_database(specs: Sequence[ExperimentSpec], db: PromptDatabase) 
     InputError
         Naming the block and what the database lacks.
     """
-    from gambitts.sims.outcomes import build_outcome
+    from gambitts.sims.worlds.outcomes import build_outcome
 
     worlds_checked: set = set()
     for spec in specs:

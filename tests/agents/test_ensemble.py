@@ -19,9 +19,9 @@ from gambitts.design.promptdb import PromptDatabase
 from gambitts.models.random_streams import ReplicateRandom
 from gambitts.sims.generator_samples import generator_draws
 from gambitts.sims.loop import simulate
-from gambitts.sims.outcomes import OutcomeModel
 from gambitts.sims.runner import replicate_seeds
-from gambitts.sims.world import GeneratorWorld
+from gambitts.sims.worlds.outcomes import OutcomeModel
+from gambitts.sims.worlds.world import GeneratorWorld
 
 N_CELLS = PAPER_CONTEXTS.n_cells
 

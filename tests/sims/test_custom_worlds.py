@@ -7,10 +7,10 @@ import pytest
 import yaml
 
 from gambitts.errors import InputError
-from gambitts.sims.custom_worlds import OutcomeDefinition
 from gambitts.sims.experiments import ExperimentError, experiments_from_yaml
-from gambitts.sims.outcomes import build_outcome
 from gambitts.sims.sweep import plan_sweep, run_sweep
+from gambitts.sims.worlds.custom import OutcomeDefinition
+from gambitts.sims.worlds.outcomes import build_outcome
 
 LINEAR = {
     "type": "linear",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from gambitts.sims.nonlinear import (
+from gambitts.sims.worlds.nonlinear import (
     NONLINEAR_DIMS,
     MlpOutcome,
     load_nonlinear_outcome,
@@ -17,8 +17,8 @@ from gambitts.sims.nonlinear import (
     nonlinear_standin_yaml,
     nonlinearity_report,
 )
-from gambitts.sims.outcomes import load_outcome_model
-from gambitts.sims.world import GeneratorWorld, select_prompts
+from gambitts.sims.worlds.outcomes import load_outcome_model
+from gambitts.sims.worlds.world import GeneratorWorld, select_prompts
 
 SD_4 = 24.379724364549272
 

@@ -12,10 +12,10 @@ from gambitts import __version__
 from gambitts.sims.experiments import load_experiment
 from gambitts.sims.files import write_netcdf_atomic
 from gambitts.sims.generator_samples import generator_draws, generator_means
-from gambitts.sims.outcomes import load_outcome_model
 from gambitts.sims.results import final_regret_summary, format_summary
 from gambitts.sims.runner import replicate_seeds, run_experiment
-from gambitts.sims.world import select_prompts
+from gambitts.sims.worlds.outcomes import load_outcome_model
+from gambitts.sims.worlds.world import select_prompts
 
 
 @pytest.fixture(scope="module")

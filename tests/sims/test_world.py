@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 
 from gambitts.design.contexts import PAPER_CONTEXTS
-from gambitts.sims.outcomes import load_outcome_model, outcome_model_names, total_squared_deviation
-from gambitts.sims.world import GeneratorWorld, select_prompts
+from gambitts.sims.worlds.outcomes import (
+    load_outcome_model,
+    outcome_model_names,
+    total_squared_deviation,
+)
+from gambitts.sims.worlds.world import GeneratorWorld, select_prompts
 
 N_CELLS = PAPER_CONTEXTS.n_cells
 CELL_CURR_LOC = PAPER_CONTEXTS.cell_level_labels("curr_loc")

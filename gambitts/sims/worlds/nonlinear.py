@@ -36,7 +36,7 @@ import numpy as np
 import yaml
 
 from gambitts.design.promptdb import PromptDatabase
-from gambitts.sims.outcomes import OutcomeModel, _environments, load_outcome_model
+from gambitts.sims.worlds.outcomes import OutcomeModel, _environments, load_outcome_model
 
 #: Style dimensions of ``nonlinear_3d``, in the order the network takes them.
 NONLINEAR_DIMS: tuple[str, ...] = ("optimism", "severity", "formality")
@@ -280,12 +280,14 @@ def nonlinear_standin_yaml(outcome: MlpOutcome, seed: int = 0) -> str:
     """Return the text of the shipped data file for ``outcome`` (built with ``seed``)."""
     header = (
         "# Stand-in for the paper's unpublished nonlinear_3d outcome network (plain numbers).\n"
-        "# Regenerate: python -m gambitts.sims.nonlinear > gambitts/sims/data/nonlinear_3d.yaml\n"
+        "# Regenerate: python -m gambitts.sims.worlds.nonlinear"
+        " > gambitts/sims/data/nonlinear_3d.yaml\n"
         "# treatment_effect(z) = relu(z @ W1 + b1) @ w2 + b2, z = (optimism, severity, formality)\n"
     )
     body = {
         "seed": seed,
-        "built_by": "gambitts.sims.nonlinear.make_nonlinear_standin(make_standin_database())",
+        "built_by": "gambitts.sims.worlds.nonlinear.make_nonlinear_standin("
+        "make_standin_database())",
         "network": outcome.to_dict(),
     }
     return header + yaml.safe_dump(body, sort_keys=False, width=100, default_flow_style=None)

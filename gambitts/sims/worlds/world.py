@@ -16,7 +16,7 @@ import numpy as np
 
 from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError
-from gambitts.sims.outcomes import OutcomeModel
+from gambitts.sims.worlds.outcomes import OutcomeModel
 
 
 def select_prompts(db: PromptDatabase, outcome: OutcomeModel, n_arms: int) -> np.ndarray:

@@ -24,7 +24,7 @@ is part of the results key, so editing it reruns its configurations. Like a cust
 builder, the function runs with your permissions: an experiment file is code.
 
 :class:`OutcomeDefinition` is the validated, hashable definition an experiment holds;
-:meth:`OutcomeDefinition.build` makes the :class:`~gambitts.sims.outcomes.OutcomeModel`.
+:meth:`OutcomeDefinition.build` makes the :class:`~gambitts.sims.worlds.outcomes.OutcomeModel`.
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ import numpy as np
 
 from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError
-from gambitts.sims.outcomes import LinearOutcome, OutcomeModel, _context_terms
 from gambitts.sims.user_code import check_reference, import_function
+from gambitts.sims.worlds.outcomes import LinearOutcome, OutcomeModel, _context_terms
 
 WORLD_TYPES: tuple[str, ...] = ("linear", "python")
 _KEYS = {

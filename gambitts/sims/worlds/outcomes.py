@@ -172,7 +172,7 @@ def build_outcome(outcome_model: Any, dims: tuple[str, ...] | None = None) -> Ou
     """Return the world an experiment names: a shipped model's name or a user's definition.
 
     ``outcome_model`` is a name (see :func:`load_outcome_model`, which ``dims`` restricts) or a
-    :class:`~gambitts.sims.custom_worlds.OutcomeDefinition`.
+    :class:`~gambitts.sims.worlds.custom.OutcomeDefinition`.
     """
     if isinstance(outcome_model, str):
         return load_outcome_model(outcome_model, dims)
@@ -201,7 +201,7 @@ def load_outcome_model(name: str, dims: tuple[str, ...] | None = None) -> Outcom
     spec = specs[name]
     base = specs[spec["base"]] if "base" in spec else spec
     if base.get("type") == "mlp":
-        from gambitts.sims.nonlinear import load_nonlinear_outcome
+        from gambitts.sims.worlds.nonlinear import load_nonlinear_outcome
 
         if dims is not None:
             raise InputError(
