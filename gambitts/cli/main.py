@@ -91,6 +91,25 @@ def experiments() -> None:
     help="Generator database (.nc, .csv, .parquet) instead of the built-in stand-in.",
 )
 @click.option(
+    "--context",
+    "context_columns",
+    multiple=True,
+    metavar="COLUMN",
+    help="A context column of a long-format --prompt-db (repeatable; levels from the data).",
+)
+@click.option(
+    "--contexts",
+    "contexts_file",
+    type=click.Path(dir_okay=False),
+    metavar="STUDY.yaml",
+    help="Study file whose `contexts` declare the context space of a long-format --prompt-db.",
+)
+@click.option(
+    "--message-column",
+    metavar="COLUMN",
+    help="Column of a long-format --prompt-db holding the messages' text (default: message, text).",
+)
+@click.option(
     "--workers",
     type=int,
     default=2,
@@ -126,6 +145,9 @@ def simulate(
     seed: int,
     out_dir: str,
     prompt_db: str | None,
+    context_columns: tuple[str, ...],
+    contexts_file: str | None,
+    message_column: str | None,
     workers: int,
     scheduler: str | None,
     chunk_size: int,
@@ -140,6 +162,7 @@ def simulate(
     """
     from gambitts.design.promptdb import load_prompt_database
     from gambitts.design.standin import make_standin_database
+    from gambitts.errors import InputError
     from gambitts.sims.experiments import experiment_names, load_experiment, load_experiment_file
     from gambitts.sims.files import check_writable_directory
     from gambitts.sims.results import format_summary
@@ -158,7 +181,17 @@ def simulate(
     out = check_writable_directory(out_dir)
     if plot and (out / "plots").exists() and not (out / "plots").is_dir():
         raise OutputError(f"cannot write figures: {str(out / 'plots')!r} is a file, not a folder")
-    db = load_prompt_database(prompt_db) if prompt_db else make_standin_database()
+    reading_given = bool(context_columns) or contexts_file is not None or message_column is not None
+    if reading_given and not prompt_db:
+        raise InputError(
+            "--context, --contexts and --message-column say how to read a long-format "
+            "--prompt-db (.csv, .parquet); give --prompt-db FILE or drop them"
+        )
+    if prompt_db:
+        reading = _long_format_options(context_columns, contexts_file, message_column)
+        db = load_prompt_database(prompt_db, **reading)
+    else:
+        db = make_standin_database()
     click.echo(f"{len(specs)} block(s): {', '.join(s.name for s in specs)}; seed {seed}", err=True)
 
     def notify(message: str) -> None:
@@ -381,17 +414,56 @@ def report(results_dir: str, out_path: str | None, findings_path: str | None) ->
     help="Validate a database (.nc, .csv, .parquet) and print its shape.",
 )
 @click.option(
+    "--context",
+    "context_columns",
+    multiple=True,
+    metavar="COLUMN",
+    help="With --check: a context-variable column of a long-format file (repeatable).",
+)
+@click.option(
+    "--contexts",
+    "contexts_file",
+    type=click.Path(dir_okay=False),
+    metavar="STUDY.yaml",
+    help="With --check: a study file whose `contexts` declare the context space.",
+)
+@click.option(
+    "--message-column",
+    metavar="COLUMN",
+    help="With --check: the column holding the messages' text (default: message, text).",
+)
+@click.option(
     "--seed", type=int, default=0, show_default=True, help="Seed of the stand-in generator."
 )
-def promptdb(out_path: str | None, check_path: str | None, seed: int) -> None:
-    """Write the stand-in generator database, or check a database file."""
+def promptdb(
+    out_path: str | None,
+    check_path: str | None,
+    context_columns: tuple[str, ...],
+    contexts_file: str | None,
+    message_column: str | None,
+    seed: int,
+) -> None:
+    """Write the stand-in generator database, or check a database file.
+
+    A long-format file (.csv, .parquet) uses the paper's context columns unless --context
+    COLUMN (levels from the data) or --contexts STUDY.yaml (declared levels) says otherwise.
+    """
     from gambitts.design.promptdb import load_prompt_database
     from gambitts.design.standin import make_standin_database
+    from gambitts.design.study_file import describe_context_space
+    from gambitts.errors import InputError
 
     if (out_path is None) == (check_path is None):
         raise click.UsageError("give exactly one of --out FILE or --check FILE")
+    reading_given = bool(context_columns) or contexts_file is not None or message_column is not None
+    if reading_given and check_path is None:
+        raise InputError(
+            "--context, --contexts and --message-column say how to read a long-format file; "
+            "use them with --check FILE, not --out"
+        )
     if check_path is not None:
-        db = load_prompt_database(check_path)
+        reading = _long_format_options(context_columns, contexts_file, message_column)
+        db = load_prompt_database(check_path, **reading)
     else:
         target = Path(out_path)
         if not target.parent.is_dir():
@@ -408,3 +480,32 @@ def promptdb(out_path: str | None, check_path: str | None, seed: int) -> None:
         f"prompts: {db.n_prompts}, cells: {db.n_cells}, draws per cell: {draws_text}, "
         f"dims: {db.n_dims}"
     )
+    click.echo(f"contexts: {describe_context_space(db.contexts)}")
+    click.echo(f"messages: {'yes' if db.messages is not None else 'none'}")
+
+
+def _long_format_options(
+    context_columns: tuple[str, ...], contexts_file: str | None, message_column: str | None
+) -> dict:
+    """Return the reading options of ``load_prompt_database`` from the command's options.
+
+    Unset options are ``None``, so that ``load_prompt_database`` can refuse any that is set for
+    a file they do not apply to.
+    """
+    from gambitts.errors import InputError
+
+    if context_columns and contexts_file is not None:
+        raise InputError(
+            "give --context COLUMN (levels from the data) or --contexts STUDY.yaml (declared "
+            "levels), not both"
+        )
+    contexts = None
+    if contexts_file is not None:
+        from gambitts.design.study_file import load_context_space
+
+        contexts = load_context_space(contexts_file)
+    return {
+        "contexts": contexts,
+        "context_columns": list(context_columns) if context_columns else None,
+        "message_column": message_column,
+    }

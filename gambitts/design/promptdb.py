@@ -262,15 +262,26 @@ class PromptDatabase:
             self.to_dataset().to_netcdf(temporary, engine="h5netcdf", encoding={"z": _Z_ENCODING})
 
 
-def load_prompt_database(path: str | os.PathLike) -> PromptDatabase:
+def load_prompt_database(
+    path: str | os.PathLike,
+    contexts: ContextSpace | None = None,
+    context_columns: Sequence[str] | None = None,
+    message_column: str | None = None,
+) -> PromptDatabase:
     """Read a generator database, choosing the format by the file extension.
 
     Parameters
     ----------
     path : str or path-like
         ``.nc`` / ``.netcdf``: NetCDF as written by :meth:`PromptDatabase.save`.
-        ``.csv``, ``.parquet`` / ``.pq``: the paper's long format, see
+        ``.csv``, ``.parquet`` / ``.pq``: the long format, see
         :func:`gambitts.design.longformat.read_long_format`.
+    contexts, context_columns, message_column : optional
+        How to read a long-format file's context columns and message texts, passed to
+        :func:`~gambitts.design.longformat.read_long_format` (default: the paper's context
+        space, messages from a ``message`` or ``text`` column). A NetCDF file carries its own
+        context space and messages, so giving any of these with one is an error rather than
+        being ignored.
 
     Returns
     -------
@@ -279,7 +290,8 @@ def load_prompt_database(path: str | os.PathLike) -> PromptDatabase:
     Raises
     ------
     PromptDatabaseError
-        If the file does not exist, has an unknown extension, or holds a malformed database.
+        If the file does not exist, has an unknown extension, holds a malformed database, or
+        reading options are given with a NetCDF file.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -288,6 +300,18 @@ def load_prompt_database(path: str | os.PathLike) -> PromptDatabase:
             f"cannot tell the format of prompt database '{path}' from its extension "
             f"{suffix or '(none)'!r}; use one of {list(_NETCDF_SUFFIXES + _LONG_FORMAT_SUFFIXES)}"
         )
+    options = {
+        "--contexts (`contexts`)": contexts,
+        "--context (`context_columns`)": context_columns,
+        "--message-column (`message_column`)": message_column,
+    }
+    given = [name for name, value in options.items() if value is not None]
+    if suffix in _NETCDF_SUFFIXES and given:
+        raise PromptDatabaseError(
+            f"prompt database '{path}' is NetCDF, which carries its own context space and "
+            f"messages; the reading option(s) {', '.join(given)} are for long-format files "
+            f"{list(_LONG_FORMAT_SUFFIXES)} only, so drop them"
+        )
     if path.is_dir():
         raise PromptDatabaseError(f"prompt database '{path}' is a directory; give a file")
     if not path.is_file():
@@ -295,7 +319,9 @@ def load_prompt_database(path: str | os.PathLike) -> PromptDatabase:
     if suffix in _LONG_FORMAT_SUFFIXES:
         from gambitts.design.longformat import read_long_format  # longformat imports this module
 
-        return read_long_format(path)
+        return read_long_format(
+            path, contexts=contexts, context_columns=context_columns, message_column=message_column
+        )
     try:
         # phony_dims: name the dimensions of plain HDF5 (not NetCDF) files instead of warning
         with xr.open_dataset(path, engine="h5netcdf", phony_dims="access") as ds:

@@ -306,3 +306,429 @@ def test_to_long_frame_refuses_a_key_column_as_dim(tiny_prompt_db: PromptDatabas
     )
     with pytest.raises(PromptDatabaseError, match=r"style dimension 'prompt' has the name of a"):
         to_long_frame(db)
+
+
+# -- databases of your own: context columns from options or a study file, message texts ------
+
+OWN_STUDY = """\
+contexts:
+  variables:
+    - {name: time_of_day, levels: [morning, evening]}
+    - {name: day, levels: [weekday, weekend]}
+    - {name: sleep, levels: [4, 6, 10], values: [4, 6, 10]}
+"""
+OWN_COLUMNS = ["time_of_day", "day", "sleep"]
+
+
+@pytest.fixture
+def own_frame() -> pd.DataFrame:
+    """Return a ragged long-format table of an own study: 2 prompts x 12 cells x 1-3 messages.
+
+    Three context variables (time_of_day x day x a sleep bin in whole hours, whose text order
+    "10" < "4" differs from its numeric order), a message column with commas, quotes, line
+    breaks and "NA", and two style dimensions.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(11))
+    rows = []
+    for prompt in ("warm", "brief"):
+        for time_of_day in ("morning", "evening"):
+            for day in ("weekday", "weekend"):
+                for sleep in (4, 6, 10):
+                    for draw in range(int(rng.integers(1, 4))):
+                        text = f'{prompt}, {time_of_day}: "sleep {sleep}h"\nmore ({draw})'
+                        rows.append(
+                            {
+                                "prompt": prompt,
+                                "time_of_day": time_of_day,
+                                "day": day,
+                                "sleep": sleep,
+                                "message": "NA" if len(rows) == 5 else text,
+                                "warmth": rng.normal(),
+                                "urgency": rng.normal(),
+                            }
+                        )
+    return pd.DataFrame(rows)
+
+
+def write_study(tmp_path: Path, text: str = OWN_STUDY) -> Path:
+    """Write a study file and return its path."""
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    return path
+
+
+def _expected_cells(frame: pd.DataFrame, db: PromptDatabase) -> None:
+    """Assert that every row's scores and message sit in its (prompt, cell), in row order."""
+    cells = db.contexts.cell_indices({name: frame[name].tolist() for name in db.contexts.names})
+    seen = np.zeros(db.n_draws.shape, dtype=np.int64)
+    for row, cell in zip(frame.itertuples(index=False), cells, strict=True):
+        prompt = db.prompts.index(row.prompt)
+        draw = seen[prompt, cell]
+        seen[prompt, cell] += 1
+        np.testing.assert_array_equal(db.z[prompt, cell, draw], [row.warmth, row.urgency])
+        assert db.messages[prompt, cell, draw] == row.message
+    np.testing.assert_array_equal(seen, db.n_draws)
+
+
+def test_context_columns_infer_a_space(own_frame: pd.DataFrame, tmp_path) -> None:
+    """Named columns become one-hot variables, levels sorted (numerically if whole numbers)."""
+    db = read_long_format(write_csv(own_frame, tmp_path), context_columns=OWN_COLUMNS)
+    assert db.contexts.to_dict() == {
+        "variables": [
+            {"name": "time_of_day", "levels": ["evening", "morning"]},
+            {"name": "day", "levels": ["weekday", "weekend"]},
+            {"name": "sleep", "levels": ["4", "6", "10"]},
+        ]
+    }
+    assert db.contexts.cell_labels[:4] == (
+        "evening/weekday/4",
+        "evening/weekday/6",
+        "evening/weekday/10",
+        "evening/weekend/4",
+    )
+    assert db.dims == ("warmth", "urgency")
+    assert db.prompts == ("warm", "brief")
+    _expected_cells(own_frame, db)
+
+
+def test_inferred_levels_do_not_depend_on_row_order(own_frame, tmp_path) -> None:
+    """The same rows in another order give the same space (levels are sorted, not first-seen)."""
+    first = read_long_format(write_csv(own_frame, tmp_path), context_columns=OWN_COLUMNS)
+    shuffled = own_frame.sample(frac=1, random_state=3).reset_index(drop=True)
+    second = read_long_format(write_csv(shuffled, tmp_path), context_columns=OWN_COLUMNS)
+    assert second.contexts == first.contexts
+    _expected_cells(shuffled, second)
+
+
+def test_context_columns_in_the_order_named(own_frame, tmp_path) -> None:
+    """Variables follow the order of the options, not of the file's columns."""
+    db = read_long_format(
+        write_csv(own_frame, tmp_path), context_columns=["sleep", "day", "time_of_day"]
+    )
+    assert db.contexts.names == ("sleep", "day", "time_of_day")
+
+
+def test_a_study_file_declares_the_space(own_frame: pd.DataFrame, tmp_path) -> None:
+    """With a study file the declared level order and numeric values are used as given."""
+    from gambitts.design.study_file import load_context_space
+
+    contexts = load_context_space(write_study(tmp_path))
+    db = read_long_format(write_csv(own_frame, tmp_path), contexts=contexts)
+    assert db.contexts is contexts
+    assert db.contexts.cell_labels[0] == "morning/weekday/4"
+    assert db.contexts.feature_names[0] == "sleep"
+    _expected_cells(own_frame, db)
+
+
+@pytest.mark.parametrize("how", ["context_columns", "study_file"])
+def test_own_database_round_trips_through_netcdf(own_frame, tmp_path, how: str) -> None:
+    """Saved and loaded again, the database keeps its context space and its messages."""
+    import xarray as xr
+
+    from gambitts.design.study_file import load_context_space
+
+    csv = write_csv(own_frame, tmp_path)
+    if how == "context_columns":
+        db = load_prompt_database(csv, context_columns=OWN_COLUMNS)
+    else:
+        db = load_prompt_database(csv, contexts=load_context_space(write_study(tmp_path)))
+    db.save(tmp_path / "own.nc")
+    back = load_prompt_database(tmp_path / "own.nc")
+    assert back.contexts == db.contexts
+    np.testing.assert_array_equal(back.messages, db.messages)
+    np.testing.assert_array_equal(back.z, db.z)
+    np.testing.assert_array_equal(back.n_draws, db.n_draws)
+    with xr.open_dataset(tmp_path / "own.nc", engine="h5netcdf") as ds:
+        evening = ds.set_xindex("time_of_day").sel(time_of_day="evening")
+        assert evening.sizes["cell"] == 6
+        assert set(evening["cell"].values.tolist()) == {
+            f"evening/{day}/{sleep}" for day in ("weekday", "weekend") for sleep in (4, 6, 10)
+        }
+        assert evening["message"].sizes == {"prompt": 2, "cell": 6, "draw": db.max_draws}
+
+
+def test_to_long_frame_writes_the_messages(own_frame, tmp_path) -> None:
+    """The long frame of a database with messages has a message column and reads back the same."""
+    db = read_long_format(write_csv(own_frame, tmp_path), context_columns=OWN_COLUMNS)
+    frame = to_long_frame(db)
+    assert list(frame.columns) == ["prompt", *OWN_COLUMNS, "message", "warmth", "urgency"]
+    path = tmp_path / "again.csv"
+    frame.to_csv(path, index=False)
+    back = read_long_format(path, contexts=db.contexts)
+    np.testing.assert_array_equal(back.messages, db.messages)
+    np.testing.assert_array_equal(back.z, db.z)
+
+
+def test_messages_are_kept_as_written(own_frame, tmp_path) -> None:
+    """Texts keep commas, quotes, line breaks; "NA" is a message, not a missing value."""
+    db = read_long_format(write_csv(own_frame, tmp_path), context_columns=OWN_COLUMNS)
+    texts = set(db.messages[db.draw_mask()].tolist())
+    assert texts == set(own_frame["message"])
+    assert "NA" in texts
+    assert db.messages.dtype.kind == "U"
+    assert (db.messages[~db.draw_mask()] == "").all()
+
+
+def test_the_papers_files_keep_a_message_column(frame: pd.DataFrame, tmp_path) -> None:
+    """A `message` column in a file of the paper's space is kept, not refused as a dimension."""
+    texts = [f"message {i}" for i in range(len(frame))]
+    db = read_long_format(write_csv(frame.assign(message=texts), tmp_path))
+    assert db.contexts == PAPER_CONTEXTS
+    assert db.dims == ("optimism", "formality")
+    assert sorted(db.messages[db.draw_mask()].tolist()) == sorted(texts)
+
+
+def test_a_text_column_or_a_named_message_column(own_frame, tmp_path) -> None:
+    """A `text` column is the messages too; `message_column` names any other column."""
+    renamed = own_frame.rename(columns={"message": "text"})
+    db = read_long_format(write_csv(renamed, tmp_path), context_columns=OWN_COLUMNS)
+    assert set(db.messages[db.draw_mask()].tolist()) == set(own_frame["message"])
+    renamed = own_frame.rename(columns={"message": "body"})
+    path = write_csv(renamed, tmp_path)
+    db = read_long_format(path, context_columns=OWN_COLUMNS, message_column="body")
+    assert set(db.messages[db.draw_mask()].tolist()) == set(own_frame["message"])
+
+
+def test_a_confirmed_message_column_may_hold_digits(own_frame, tmp_path) -> None:
+    """Messages that look like numbers are read as text once the column is named."""
+    digits = own_frame.assign(message=[f"0{i}" for i in range(len(own_frame))])
+    path = write_csv(digits, tmp_path)
+    db = read_long_format(path, context_columns=OWN_COLUMNS, message_column="message")
+    assert set(db.messages[db.draw_mask()].tolist()) == set(digits["message"])
+
+
+def test_parquet_own_database(own_frame, tmp_path) -> None:
+    """Parquet: an integer context column gives numeric-order levels; int messages give digits."""
+    path = tmp_path / "own.parquet"
+    own_frame.to_parquet(path, index=False)
+    db = read_long_format(path, context_columns=OWN_COLUMNS)
+    assert db.contexts.variable("sleep").levels == ("4", "6", "10")
+    _expected_cells(own_frame, db)
+    own_frame.assign(message=np.arange(len(own_frame))).to_parquet(path, index=False)
+    db = read_long_format(path, context_columns=OWN_COLUMNS, message_column="message")
+    assert db.messages[0, 0, 0].isdigit()
+
+
+OWN_ERRORS = {
+    "text-column-not-named": (
+        lambda f: f.assign(weekday="Mon"),
+        {"context_columns": OWN_COLUMNS},
+        r"^column 'weekday' holds text \('Mon' at data row 1 \(CSV line 2\)\), so it is not a "
+        r"style dimension; "
+        r"name it as a context variable \(`--context weekday`, or in the study file's "
+        r"`contexts`\) or as the message column \(`--message-column weekday`\)",
+    ),
+    "context-column-left-out": (
+        lambda f: f,
+        {"context_columns": ["day", "sleep"]},
+        r"^column 'time_of_day' holds text \('morning' at data row 1 \(CSV line 2\)\)"
+        r".*`--context time_of_day`",
+    ),
+    "both-contexts-and-columns": (
+        lambda f: f,
+        {"context_columns": OWN_COLUMNS, "contexts": PAPER_CONTEXTS},
+        r"give either `contexts` \(.*--contexts STUDY.yaml\) or `context_columns` \(.*--context "
+        r"COLUMN\), not both",
+    ),
+    "missing-context-column": (
+        lambda f: f,
+        {"context_columns": [*OWN_COLUMNS, "mood"]},
+        r"lacks the column\(s\) \['mood'\]; it needs \['prompt', 'time_of_day', 'day', 'sleep', "
+        r"'mood'\]",
+    ),
+    "context-column-twice": (
+        lambda f: f,
+        {"context_columns": ["day", "sleep", "day"]},
+        r"context column 'day' is named twice \(--context day\)",
+    ),
+    "context-column-is-a-file": (
+        lambda f: f,
+        {"context_columns": ["study.yaml"]},
+        r"--context names a column, got the file 'study.yaml'; give a study file with --contexts",
+    ),
+    "context-column-not-an-identifier": (
+        lambda f: f.rename(columns={"day": "day type"}),
+        {"context_columns": ["time_of_day", "day type", "sleep"]},
+        r"context column 'day type' \(--context\) cannot name a context variable: .*rename the "
+        r"column, e.g. 'day_type'",
+    ),
+    "prompt-as-context": (
+        lambda f: f,
+        {"context_columns": ["prompt"]},
+        r"column 'prompt' names the prompts and cannot be a context variable",
+    ),
+    "empty-context-field": (
+        lambda f: _set(f, 4, "day", ""),
+        {"context_columns": OWN_COLUMNS},
+        r"context column 'day' is empty at data row 5 \(CSV line 6\); give every row its level",
+    ),
+    "padded-level": (
+        lambda f: _set(f, 4, "day", " weekday"),
+        {"context_columns": OWN_COLUMNS},
+        r"context column 'day' holds the level ' weekday' at data row 5 \(CSV line 6\); a level "
+        r"is a non-blank",
+    ),
+    "an-id-as-context": (
+        lambda f: f.assign(row_id=range(len(f))),
+        {"context_columns": [*OWN_COLUMNS, "row_id"]},
+        r"the context columns 'time_of_day' \(2 levels\) x 'day' \(2 levels\) x 'sleep' \(3 "
+        r"levels\) x 'row_id' \(\d+ levels\) make \d+ cells, so 2 prompt\(s\) need at least \d+ "
+        r"rows, but the file has \d+;",
+    ),
+    "empty-pair": (
+        lambda f: f[~((f["prompt"] == "brief") & (f["sleep"] == 6) & (f["day"] == "weekend"))],
+        {"context_columns": OWN_COLUMNS},
+        r"prompt 'brief' has no rows for cell evening/weekend/6 \(2 empty \(prompt, cell\) "
+        r"pair\(s\) in all\); every prompt needs draws in all 12 cells \(time_of_day x day x "
+        r"sleep\)$",
+    ),
+    "nan-score": (
+        lambda f: _set(f, 7, "urgency", np.nan),
+        {"context_columns": OWN_COLUMNS},
+        r"column 'urgency' has an empty, NaN or infinite score at data row 8 \(CSV line 9\);",
+    ),
+    "inf-score": (
+        lambda f: _set(f, 2, "warmth", -np.inf),
+        {"context_columns": OWN_COLUMNS},
+        r"column 'warmth' has an empty, NaN or infinite score at data row 3 \(CSV line 4\);",
+    ),
+    "named-message-column-missing": (
+        lambda f: f,
+        {"context_columns": OWN_COLUMNS, "message_column": "body"},
+        r"has no message column 'body' \(--message-column\); its columns are \['prompt',",
+    ),
+    "message-and-text": (
+        lambda f: f.assign(text=f["message"]),
+        {"context_columns": OWN_COLUMNS},
+        r"has both a 'message' and a 'text' column; say which holds the messages' text with "
+        r"--message-column",
+    ),
+    "message-column-is-a-key": (
+        lambda f: f,
+        {"context_columns": OWN_COLUMNS, "message_column": "day"},
+        r"column 'day' cannot be both the message column \(--message-column\) and a key column",
+    ),
+    "empty-message": (
+        lambda f: _set(f, 3, "message", ""),
+        {"context_columns": OWN_COLUMNS},
+        r"message column 'message' is empty at data row 4 \(CSV line 5\); every row needs",
+    ),
+    "blank-message": (
+        lambda f: _set(f, 3, "message", "   "),
+        {"context_columns": OWN_COLUMNS},
+        r"message column 'message' holds the blank message '   ' at data row 4 \(CSV line 5\);",
+    ),
+    "numbers-in-a-text-column": (
+        lambda f: f.drop(columns="message").assign(text=f["warmth"]),
+        {"context_columns": OWN_COLUMNS},
+        r"column 'text' is read as the messages' text by its name but holds only numbers .*; "
+        r"rename it if it is a style dimension, or confirm it with --message-column text",
+    ),
+    "no-dims-beside-the-messages": (
+        lambda f: f.drop(columns=["warmth", "urgency"]),
+        {"context_columns": OWN_COLUMNS},
+        r"has no style-dimension columns; add one numeric column per dimension besides "
+        r"\['prompt', 'time_of_day', 'day', 'sleep', 'message'\]",
+    ),
+}
+
+
+@pytest.mark.parametrize(("change", "options", "message"), OWN_ERRORS.values(), ids=OWN_ERRORS)
+def test_own_database_errors(own_frame, tmp_path, change, options, message) -> None:
+    """Each problem of an own database is a one-line error naming the column, row or option."""
+    path = write_csv(change(own_frame.drop(columns="message").assign(message="hi")), tmp_path)
+    with pytest.raises(PromptDatabaseError, match=message) as info:
+        read_long_format(path, **options)
+    assert "\n" not in str(info.value)
+
+
+STUDY_ERRORS = {
+    "unknown-level": (
+        lambda f: _set(f, 6, "day", "holiday"),
+        OWN_STUDY,
+        r"^column 'day' has unknown level 'holiday' at data row 7 \(CSV line 8\); valid levels "
+        r"are weekday, weekend; fix the row, or declare the level in the context space",
+    ),
+    "number-written-otherwise": (
+        lambda f: _set(f, 0, "sleep", "04"),
+        OWN_STUDY,
+        r"column 'sleep' has unknown level '04' at data row 1 \(CSV line 2\); valid levels are "
+        r"4, 6, 10",
+    ),
+    "declared-level-without-rows": (
+        lambda f: f,
+        OWN_STUDY.replace("[morning, evening]", "[morning, evening, night]"),
+        r"prompt 'warm' has no rows for cell night/weekday/4 \(12 empty \(prompt, cell\) pair\(s\)"
+        r" in all\); every prompt needs draws in all 18 cells \(time_of_day x day x sleep\); "
+        r"level 'night' of 'time_of_day' has no rows at all",
+    ),
+    "declared-variable-not-a-column": (
+        lambda f: f.drop(columns="day"),
+        OWN_STUDY,
+        r"lacks the column\(s\) \['day'\]; it needs \['prompt', 'time_of_day', 'day', 'sleep'\] "
+        r"plus one numeric column per style dimension$",
+    ),
+    "undeclared-text-column": (
+        lambda f: f.assign(weather="rain"),
+        OWN_STUDY,
+        r"^column 'weather' holds text \('rain' at data row 1 \(CSV line 2\)\), so it is not a "
+        r"style dimension",
+    ),
+}
+
+
+@pytest.mark.parametrize(("change", "study", "message"), STUDY_ERRORS.values(), ids=STUDY_ERRORS)
+def test_study_file_database_errors(own_frame, tmp_path, change, study, message) -> None:
+    """Against a declared space, unknown and missing levels are one-line errors."""
+    from gambitts.design.study_file import load_context_space
+
+    contexts = load_context_space(write_study(tmp_path, study))
+    path = write_csv(change(own_frame.drop(columns="message").assign(message="hi")), tmp_path)
+    with pytest.raises(PromptDatabaseError, match=message) as info:
+        read_long_format(path, contexts=contexts)
+    assert "\n" not in str(info.value)
+
+
+def test_duplicate_columns_with_own_contexts(own_frame, tmp_path) -> None:
+    """A repeated column is refused with named context columns too."""
+    header, *rows = _csv_lines(own_frame.drop(columns="message"))
+    path = tmp_path / "db.csv"
+    path.write_text("\n".join([f"{header},day"] + [f"{row},weekday" for row in rows]) + "\n")
+    with pytest.raises(PromptDatabaseError, match=r"has the column 'day' 2 times") as info:
+        read_long_format(path, context_columns=OWN_COLUMNS)
+    assert "\n" not in str(info.value)
+
+
+def test_rows_spanning_lines_are_named_by_data_row(own_frame, tmp_path) -> None:
+    """With a message spanning two CSV lines, a CSV line number would be wrong: only the row."""
+    path = write_csv(_set(own_frame, 9, "warmth", "high"), tmp_path)
+    with pytest.raises(PromptDatabaseError, match=r"value 'high' at data row 10; every") as info:
+        read_long_format(path, context_columns=OWN_COLUMNS)
+    assert "CSV line" not in str(info.value)
+
+
+def test_parquet_fractional_context_level(own_frame, tmp_path) -> None:
+    """A fractional number cannot be a level: bin the column first."""
+    path = tmp_path / "own.parquet"
+    own_frame.assign(sleep=own_frame["sleep"] + 0.5).to_parquet(path, index=False)
+    _one_line_error_with(
+        path,
+        {"context_columns": OWN_COLUMNS},
+        r"context column 'sleep' holds the float 4.5 at data row 1; .*bin the column",
+    )
+
+
+def _one_line_error_with(path: Path, options: dict, message: str) -> None:
+    with pytest.raises(PromptDatabaseError, match=message) as info:
+        read_long_format(path, **options)
+    assert "\n" not in str(info.value)
+
+
+def test_papers_file_without_its_columns_names_the_options(own_frame, tmp_path) -> None:
+    """Without options an own file is read as the paper's, and the error says what to give."""
+    _one_line_error_with(
+        write_csv(own_frame, tmp_path),
+        {},
+        r"lacks the column\(s\) \['curr_loc', 'prev_steps'\]; .*for your own, name their columns "
+        r"with --context COLUMN or give a study file with --contexts STUDY.yaml\)$",
+    )

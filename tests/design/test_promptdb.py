@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from gambitts.design.contexts import PAPER_CONTEXTS
+from gambitts.design.contexts import PAPER_CONTEXTS, ContextSpace, ContextVariable
 from gambitts.design.promptdb import (
     MAX_ABS_SCORE,
     PromptDatabase,
@@ -403,3 +403,88 @@ def test_load_refuses_a_directory(tmp_path) -> None:
     (tmp_path / "db.nc").mkdir()
     with pytest.raises(PromptDatabaseError, match=r"db.nc' is a directory; give a file"):
         load_prompt_database(tmp_path / "db.nc")
+
+
+# -- reading options of load_prompt_database ------------------------------------------------
+
+OWN_CONTEXTS = ContextSpace(
+    (
+        ContextVariable("time_of_day", ("morning", "evening")),
+        ContextVariable("day", ("weekday", "weekend")),
+        ContextVariable("sleep", ("short", "ok", "long"), values=(5.5, 7.0, 8.5)),
+    )
+)
+
+
+@pytest.fixture
+def own_db() -> PromptDatabase:
+    """Return a database of a 3-variable space (12 cells) with message texts."""
+    rng = np.random.default_rng(np.random.SeedSequence(5))
+    n_draws = rng.integers(1, 4, size=(2, OWN_CONTEXTS.n_cells))
+    valid = np.arange(3) < n_draws[..., None]
+    z = np.full((2, OWN_CONTEXTS.n_cells, 3, 2), np.nan)
+    z[valid] = rng.normal(size=(int(valid.sum()), 2))
+    messages = np.full(valid.shape, "", dtype=object)
+    messages[valid] = [f"message {i}, with a comma" for i in range(int(valid.sum()))]
+    return PromptDatabase(
+        z=z,
+        n_draws=n_draws,
+        prompts=("warm", "brief"),
+        dims=("warmth", "urgency"),
+        contexts=OWN_CONTEXTS,
+        messages=messages,
+    )
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_load_passes_the_reading_options(own_db, tmp_path, suffix: str) -> None:
+    """`contexts`, `context_columns` and `message_column` reach the long-format reader."""
+    from gambitts.design.longformat import to_long_frame
+
+    frame = to_long_frame(own_db).rename(columns={"message": "body"})
+    path = tmp_path / f"own{suffix}"
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    declared = load_prompt_database(path, contexts=OWN_CONTEXTS, message_column="body")
+    assert declared.contexts == OWN_CONTEXTS
+    np.testing.assert_array_equal(declared.messages, own_db.messages.astype(str))
+    np.testing.assert_array_equal(declared.z, own_db.z)
+    inferred = load_prompt_database(
+        path, context_columns=["time_of_day", "day", "sleep"], message_column="body"
+    )
+    assert inferred.contexts.variable("sleep").levels == ("long", "ok", "short")
+    assert inferred.contexts.variable("sleep").values is None
+    with pytest.raises(PromptDatabaseError, match=r"column 'body' holds text"):
+        load_prompt_database(path, contexts=OWN_CONTEXTS)
+
+
+def test_own_space_and_messages_round_trip_through_netcdf(own_db, tmp_path) -> None:
+    """Saved and loaded, an own database keeps its context space and messages."""
+    own_db.save(tmp_path / "own.nc")
+    back = load_prompt_database(tmp_path / "own.nc")
+    assert back.contexts == OWN_CONTEXTS
+    np.testing.assert_array_equal(back.messages, own_db.messages)
+    with xr.open_dataset(tmp_path / "own.nc", engine="h5netcdf") as ds:
+        morning = ds.set_xindex("time_of_day").sel(time_of_day="morning")
+        assert list(morning["sleep"].values) == ["short", "ok", "long"] * 2
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"contexts": OWN_CONTEXTS}, r"--contexts \(`contexts`\)"),
+        ({"context_columns": ["day"]}, r"--context \(`context_columns`\)"),
+        ({"message_column": "message"}, r"--message-column \(`message_column`\)"),
+    ],
+    ids=["contexts", "context_columns", "message_column"],
+)
+def test_netcdf_refuses_reading_options(own_db, tmp_path, options, named) -> None:
+    """A NetCDF file carries its own space and messages: reading options are errors, not ignored."""
+    own_db.save(tmp_path / "own.nc")
+    with pytest.raises(
+        PromptDatabaseError, match=rf"is NetCDF, which carries its own .*{named}"
+    ) as info:
+        load_prompt_database(tmp_path / "own.nc", **options)
+    assert "\n" not in str(info.value)
