@@ -129,6 +129,11 @@ class AgentSpec:
             )
         if not self.label:
             object.__setattr__(self, "label", self.kind)
+        if not _LABEL.match(self.label):
+            raise ExperimentError(
+                f"agent label {_shown(self.label)} must be printable text without `/`, `\\` or a "
+                "leading `.` (it names groups and columns of the results file)"
+            )
         two_stage = self.kind in TWO_STAGE_KINDS
         if two_stage and not self.dims:
             raise ExperimentError(
@@ -476,6 +481,12 @@ class ExperimentSpec:
             raise ExperimentError(f"`values` must list at least one value of {self.vary!r}")
         for value in self.values:
             _check_value(self.vary, value, self.n_noise_levels)
+        labels = [_label(self.vary, value) for value in self.values]
+        if len(set(labels)) != len(labels):
+            raise ExperimentError(
+                f"experiment {self.name!r}: `values` of {self.vary!r} repeat a value, got "
+                f"{_shown(list(self.values))}; list each setting once"
+            )
 
     @property
     def n_noise_levels(self) -> int:
@@ -533,6 +544,10 @@ class ExperimentSpec:
         return dataclasses.asdict(self)
 
 
+#: Largest experiment file read (a YAML text of a few blocks is a few kB).
+_MAX_FILE_BYTES = 4 * 2**20
+#: Agent labels name results coordinates and NetCDF groups: printable, no path separators.
+_LABEL = re.compile(r"^(?![.])[^/\\\x00-\x1f\x7f]{1,100}$")
 #: Block names become file names (``OUT/<name>.nc``, ``OUT/plots/<name>.png``).
 _BLOCK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -569,10 +584,16 @@ def _label(vary: str, value: Any) -> str:
     return str(value)
 
 
+def _shown(value: Any, limit: int = 60) -> str:
+    """Return ``repr(value)`` on one line, cut to ``limit`` characters for error messages."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _require_type(where: str, name: str, value: Any, kind: type, wanted: str) -> None:
     """Raise unless ``value`` is a ``kind`` (a bool is not an int, a string not a bool)."""
     if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
-        raise ExperimentError(f"{where}: `{name}` must be {wanted}, got {value!r}")
+        raise ExperimentError(f"{where}: `{name}` must be {wanted}, got {_shown(value)}")
 
 
 def _require_positive_int(name: str, value: Any) -> None:
@@ -649,7 +670,16 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` merges; its keys may be overridden here, as YAML says
             key = self.construct_object(key_node, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a mapping key must be a plain value, got {_shown(key)}",
+                    key_node.start_mark,
+                ) from None  # fmt: skip
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r} (also on line {seen[key] + 1})",
@@ -676,13 +706,27 @@ def experiments_from_yaml(text: str, source: str = "experiment file") -> dict[st
         raise ExperimentError(
             f"{source} must map experiment names to definitions (see `gambitts experiments`)"
         )
-    return {str(name): experiment_from_dict(str(name), entry) for name, entry in document.items()}
+    for name in document:
+        if not isinstance(name, str):
+            raise ExperimentError(
+                f"{source}: experiment name {_shown(name)} is read by YAML as a "
+                f"{type(name).__name__}, not text; quote it, e.g. '{name}':"
+            )
+    return {name: experiment_from_dict(name, entry) for name, entry in document.items()}
 
 
 def load_experiment_file(path: str | os.PathLike) -> dict[str, ExperimentSpec]:
     """Read user-defined experiments from a YAML file (same schema as the shipped ones)."""
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        raise ExperimentError(f"experiment file {str(path)!r} is not a regular file")
+    if path.is_file() and path.stat().st_size > _MAX_FILE_BYTES:
+        raise ExperimentError(
+            f"experiment file {str(path)!r} is larger than {_MAX_FILE_BYTES // 2**20} MB; "
+            "an experiment file is a short YAML text"
+        )
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise ExperimentError(
             f"cannot read experiment file {str(path)!r}: {error.strerror}"

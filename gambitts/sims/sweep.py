@@ -21,7 +21,7 @@ import os
 import signal
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,8 @@ ProgressCallback = Callable[[int], None]
 MAX_SEED = 2**63 - 1
 #: How long to wait for a Dask scheduler to answer.
 _CONNECT_TIMEOUT = "20s"
+#: The local Dask workers' scratch folder, inside the output folder.
+_DASK_FOLDER = ".dask-scratch"
 #: Lock file of an output folder (see :func:`output_lock`).
 _LOCK_NAME = ".gambitts.lock"
 
@@ -200,13 +202,15 @@ def run_sweep(
         If ``out_dir`` is in use by another run, or a file cannot be written.
     """
     notify = notify or (lambda message: None)
-    check_sweep_arguments(specs, seed=seed, workers=workers, chunk_size=chunk_size)
+    check_sweep_arguments(
+        specs, seed=seed, workers=workers, chunk_size=chunk_size, scheduler=scheduler
+    )
     check_saved_replicates(specs, save_posteriors)
     check_against_database(specs, db)
     check_memory(specs, chunk_size=chunk_size, workers=1 if scheduler else workers)
     out = Path(out_dir)
     with output_lock(out):
-        (out / "configs").mkdir(parents=True, exist_ok=True)
+        _make_folder(out / "configs")
         for folder in (out, out / "configs", out / "plots"):
             for stale in remove_stale_temporaries(folder):
                 notify(f"removed {stale}, a temporary file left by an interrupted run")
@@ -228,7 +232,12 @@ def run_sweep(
 
 
 def check_sweep_arguments(
-    specs: Sequence[ExperimentSpec], *, seed: int, workers: int, chunk_size: int
+    specs: Sequence[ExperimentSpec],
+    *,
+    seed: int,
+    workers: int,
+    chunk_size: int,
+    scheduler: str | None = None,
 ) -> None:
     """Refuse bad sweep arguments with a one-line :class:`InputError`."""
     for name, value in (("workers", workers), ("chunk_size", chunk_size)):
@@ -238,6 +247,8 @@ def check_sweep_arguments(
         raise InputError(f"`seed` must be an integer from 0 to 2**63 - 1, got {seed!r}")
     if not specs:
         raise InputError("no experiment blocks to run")
+    if scheduler is not None and not scheduler.strip():
+        raise InputError("`scheduler` must be a Dask scheduler's address, e.g. tcp://host:8786")
     names = [spec.name for spec in specs]
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -289,6 +300,13 @@ def check_against_database(specs: Sequence[ExperimentSpec], db: PromptDatabase) 
                         f"{where}: the {who} uses style dimension(s) {missing} that the "
                         f"database lacks; its dimensions are {list(db.dims)}"
                     )
+            wanted_draws = config.agent.draws_per_cell
+            if wanted_draws is not None and wanted_draws > int(db.n_draws.max()):
+                raise InputError(
+                    f"{where}: agent {config.agent.label!r} asks for `draws_per_cell` "
+                    f"{wanted_draws}, but no (prompt, cell) of the database has more than "
+                    f"{int(db.n_draws.max())} draws; lower it or leave it out to use all"
+                )
             checked = (config.outcome_model, config.outcome_dims)
             if checked not in worlds_checked:  # its context terms and, for a function, a call
                 outcome.context_offset(db.contexts)
@@ -377,16 +395,30 @@ def output_lock(out: Path) -> Iterator[None]:
                 f"output folder {str(out)!r} is in use by another gambitts run (pid {holder}); "
                 "wait for it to finish or choose another --out"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        try:  # who holds the lock, for the second run's message; a full disk only loses that
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+        except OSError:
+            pass
         try:
             yield
         finally:
-            handle.seek(0)
-            handle.truncate()
+            with suppress(OSError):
+                handle.seek(0)
+                handle.truncate()
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _make_folder(path: Path) -> None:
+    """Create ``path`` (a folder of the output), or say in one line why it cannot be."""
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{str(path)!r} is a file, not a folder; remove it and run again")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create folder {str(path)!r}: {error.strerror}") from None
 
 
 def _verify_finished(plan: SweepPlan, out: Path, notify: Callable[[str], None]) -> None:
@@ -396,10 +428,12 @@ def _verify_finished(plan: SweepPlan, out: Path, notify: Callable[[str], None]) 
         if key not in plan.done:
             continue
         path = _config_path(out, key)
-        problem = _cached_problem(path, run)
+        problem = _cached_problem(path, run, key)
         if problem is None:
             reused += 1
             continue
+        if not path.is_file():
+            raise OutputError(f"{str(path)!r} is not a file; remove it and run again")
         notify(f"{path} {problem}; recomputing it")
         path.unlink(missing_ok=True)
         plan.done.discard(key)
@@ -410,15 +444,21 @@ def _verify_finished(plan: SweepPlan, out: Path, notify: Callable[[str], None]) 
         )
 
 
-def _cached_problem(path: Path, run: PlannedRun) -> str | None:
-    """Return why a cached configuration file cannot be used, or ``None`` if it can."""
+def _cached_problem(path: Path, run: PlannedRun, key: str) -> str | None:
+    """Return why a cached configuration file cannot be used, or ``None`` if it can.
+
+    The file must say it holds the results of ``key`` (a renamed or copied file does not).
+    """
     try:
         with xr.open_dataset(path, engine="h5netcdf") as ds:
             sizes = dict(ds["regret"].sizes)
             regret = ds["regret"].values
+            holds = ds.attrs.get("results_key")
     except Exception as error:  # noqa: BLE001 - any failure to read means: recompute it
         reason = " ".join(str(error).split())[:120]
         return f"is unreadable ({type(error).__name__}: {reason})"
+    if holds != key:
+        return f"holds the results of another configuration ({holds or 'unknown'})"
     expected = {"replicate": run.replicates, "t": run.config.horizon}
     if sizes != expected:
         return f"holds regret of shape {sizes}, not {expected}"
@@ -522,7 +562,7 @@ def _run_serial(plan, db, out, seed, progress) -> None:
         result = run_config(
             run.config, db, seed=seed, replicates=range(run.replicates), progress=progress
         )
-        result.attrs.update(provenance())
+        result.attrs.update(provenance(), results_key=plan.keys[run])
         write_netcdf_atomic(result, _config_path(out, plan.keys[run]))
 
 
@@ -540,7 +580,7 @@ def _run_config_in_worker(config: RunConfig, db: PromptDatabase, **kwargs) -> xr
 def _run_dask(plan, db, out, seed, chunk_size, workers, scheduler, progress) -> None:
     from dask.distributed import Client, as_completed
 
-    cluster = _local_cluster(workers) if scheduler is None else None
+    cluster = _local_cluster(workers, out / _DASK_FOLDER) if scheduler is None else None
     try:
         client = Client(scheduler or cluster, timeout=_CONNECT_TIMEOUT)
     except (OSError, ValueError, TimeoutError) as error:
@@ -588,7 +628,7 @@ def _run_dask(plan, db, out, seed, chunk_size, workers, scheduler, progress) -> 
                     coords="minimal",
                     compat="override",
                 )
-                combined.attrs.update(provenance())
+                combined.attrs.update(provenance(), results_key=plan.keys[run])
                 write_netcdf_atomic(combined, _config_path(out, plan.keys[run]))
     finally:
         client.cancel(list(futures))
@@ -597,24 +637,28 @@ def _run_dask(plan, db, out, seed, chunk_size, workers, scheduler, progress) -> 
             cluster.close()
 
 
-def _local_cluster(workers: int):
+def _local_cluster(workers: int, scratch: Path):
     """Start the local worker processes, deaf to Ctrl-C and quiet about failed tasks.
 
     Ctrl-C in a terminal reaches every process of the group; the workers ignore it and this
     process stops them, so an interruption prints one line instead of a traceback per worker.
     A failed task is reported once, by this process, instead of in each worker's log too.
+    The workers' scratch space is ``scratch`` inside the output folder.
     """
+    import dask
     from dask.distributed import LocalCluster
 
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the workers
     try:
-        return LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",
-            env=_ONE_THREAD_PER_WORKER,
-            silence_logs=logging.CRITICAL,
-        )
+        with dask.config.set({"temporary-directory": str(scratch)}):
+            return LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=":0",
+                env=_ONE_THREAD_PER_WORKER,
+                silence_logs=logging.CRITICAL,
+                local_directory=str(scratch),
+            )
     finally:
         signal.signal(signal.SIGINT, previous)
