@@ -2,7 +2,7 @@
 
 ``python examples/reanalyse_netcdf.py RESULTS.nc [OUT.png]``; without a file, a small run of the
 ``var_decomp_linear`` block is simulated and written first (with
-:func:`gambitts.sims.runner.run_experiment` and :func:`gambitts.sims.files.write_netcdf_atomic`,
+:func:`gambitts.sims.runner.run_experiment` and :func:`gambitts.files.write_netcdf_atomic`,
 as ``gambitts simulate`` does).
 """
 
@@ -19,8 +19,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from gambitts.design.standin import make_standin_database  # noqa: E402
+from gambitts.files import write_netcdf_atomic  # noqa: E402
 from gambitts.sims.experiments import load_experiment  # noqa: E402
-from gambitts.sims.files import write_netcdf_atomic  # noqa: E402
 from gambitts.sims.results import format_summary, setting_dim  # noqa: E402
 from gambitts.sims.runner import run_experiment  # noqa: E402
 

@@ -710,7 +710,15 @@ def expected_reward_function(
     def evaluate(draws: dict[str, np.ndarray], new_rows: np.ndarray) -> np.ndarray:
         values = function(draws, new_rows)
         n_draws = next(iter(draws.values())).shape[0]
-        return np.broadcast_to(values, (n_draws, *new_rows.shape[int(paired) : -1]))
+        shape = (n_draws, *new_rows.shape[int(paired) : -1])
+        try:
+            return np.broadcast_to(values, shape)
+        except ValueError:
+            raise BuilderError(
+                f"the model's `{name}` has shape {np.shape(values)[1:]} per draw, but it must "
+                f"have one value per row of `features` ({shape[-1]} rows here); build it from "
+                "pm.Data('features', ...)"
+            ) from None
 
     return evaluate
 

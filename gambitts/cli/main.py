@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -19,6 +21,22 @@ class _OneLineErrors(click.Group):
     bug in gambitts and keeps its traceback. ``gambitts --debug`` shows the traceback always.
     """
 
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        """Run the command; a usage error is one line too (``Error: ...``, exit code 2).
+
+        SIGTERM ends a run like Ctrl-C does, so that temporary files are removed and worker
+        processes stopped on the way out.
+        """
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        except click.ClickException as error:
+            click.echo(f"Error: {' '.join(error.format_message().split())}", err=True)
+            sys.exit(error.exit_code)
+
     def invoke(self, ctx: click.Context):
         # PyMC's C backend runs without BLAS here; its warning says nothing a user can act on.
         warnings.filterwarnings("ignore", "PyTensor could not link to a BLAS", UserWarning)
@@ -31,11 +49,39 @@ class _OneLineErrors(click.Group):
             sys.exit(2)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 @click.group(cls=_OneLineErrors)
 @click.version_option(__version__, prog_name="gambitts")
 @click.option("--debug", is_flag=True, help="Show the full traceback of any error.")
 def main(debug: bool) -> None:
     """GAMBITTS: Thompson sampling for generator-mediated bandits."""
+
+
+class _WholeNumber(click.ParamType):
+    """A whole number written in ASCII digits only, within ``0 .. maximum``.
+
+    Python's ``int`` also reads ``1_0`` and non-ASCII digits; an option's number is read exactly
+    as written or refused.
+    """
+
+    name = "integer"
+
+    def __init__(self, maximum: int) -> None:
+        self.maximum = maximum
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if not re.fullmatch(r"[0-9]+", text, flags=re.ASCII) or int(text) > self.maximum:
+            self.fail(f"must be a whole number from 0 to {self.maximum}, got {value!r}", param, ctx)
+        return int(text)
+
+
+_SEED = _WholeNumber(2**63 - 1)
 
 
 def _positive(ctx: click.Context, param: click.Parameter, value: int | None) -> int | None:
@@ -71,7 +117,7 @@ def experiments() -> None:
 @click.option("--horizon", type=int, callback=_positive, help="Rounds per replicate (paper: 1000).")
 @click.option(
     "--seed",
-    type=click.IntRange(0, 2**63 - 1),
+    type=_SEED,
     default=0,
     show_default=True,
     help="Root random seed (0 to 2**63 - 1).",
@@ -163,10 +209,16 @@ def simulate(
     from gambitts.design.promptdb import load_prompt_database
     from gambitts.design.standin import make_standin_database
     from gambitts.errors import InputError
+    from gambitts.files import check_writable_directory
     from gambitts.sims.experiments import experiment_names, load_experiment, load_experiment_file
-    from gambitts.sims.files import check_writable_directory
     from gambitts.sims.results import format_summary
-    from gambitts.sims.sweep import run_sweep
+    from gambitts.sims.sweep import (
+        check_against_database,
+        check_memory,
+        check_saved_replicates,
+        check_sweep_arguments,
+        run_sweep,
+    )
 
     if sum([bool(names), run_all, config_file is not None]) != 1:
         raise click.UsageError("give --experiment NAME, --all or --config FILE")
@@ -178,6 +230,11 @@ def simulate(
         specs = [load_experiment(name) for name in (experiment_names() if run_all else names)]
     specs = [spec.with_overrides(replicates=replicates, horizon=horizon) for spec in specs]
     saved = _replicate_list(save_posteriors)
+    check_sweep_arguments(
+        specs, seed=seed, workers=workers, chunk_size=chunk_size, scheduler=scheduler
+    )
+    check_saved_replicates(specs, saved)
+    check_memory(specs, chunk_size=chunk_size, workers=1 if scheduler else workers)
     out = check_writable_directory(out_dir)
     if plot and (out / "plots").exists() and not (out / "plots").is_dir():
         raise OutputError(f"cannot write figures: {str(out / 'plots')!r} is a file, not a folder")
@@ -192,6 +249,7 @@ def simulate(
         db = load_prompt_database(prompt_db, **reading)
     else:
         db = make_standin_database()
+    check_against_database(specs, db)
     click.echo(f"{len(specs)} block(s): {', '.join(s.name for s in specs)}; seed {seed}", err=True)
 
     def notify(message: str) -> None:
@@ -233,13 +291,15 @@ def simulate(
 
 
 def _replicate_list(text: str) -> list[int]:
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
+    if not text:
+        return []
+    parts = [part.strip() for part in text.split(",")]
+    if not all(re.fullmatch(r"[0-9]+", part, flags=re.ASCII) for part in parts):
         raise click.BadParameter(
             f"must be comma-separated replicate numbers, e.g. 0,1; got {text!r}",
             param_hint="--save-posteriors",
-        ) from None
+        )
+    return [int(part) for part in parts]
 
 
 def _summarise(written: dict[str, Path], plot_dir: Path | None, format_summary) -> None:
@@ -366,7 +426,7 @@ def plot(results_dir: str, names: tuple[str, ...], plot_all: bool) -> None:
                 f"blocks found there: {', '.join(found)}"
             )
     for path in files:
-        written = plot_experiment(load_block(path), Path(results_dir) / "plots")
+        written = plot_experiment(load_block(path), Path(results_dir) / "plots", name=path.stem)
         click.echo(f"{path.stem}: {', '.join(str(p) for p in written)}")
 
 
@@ -389,8 +449,17 @@ def report(results_dir: str, out_path: str | None, findings_path: str | None) ->
 
     Other .nc files in RESULTS_DIR are skipped, with a line on stderr each.
     """
+    from gambitts.errors import InputError
     from gambitts.sims.report import write_report
 
+    targets = [Path(p) for p in (out_path, findings_path) if p is not None]
+    for target in targets:
+        if not str(target).strip() or target.suffix.lower() in (".nc", ".netcdf"):
+            raise InputError(
+                f"report files are markdown; give a file name ending in .md, got {str(target)!r}"
+            )
+    if len(targets) == 2 and targets[0].resolve() == targets[1].resolve():
+        raise InputError("--out and --findings name the same file; give them different names")
     text, path = write_report(results_dir, out_path, notify=lambda line: click.echo(line, err=True))
     click.echo(text)
     click.echo(f"saved: {path}")
@@ -433,7 +502,7 @@ def report(results_dir: str, out_path: str | None, findings_path: str | None) ->
     help="With --check: the column holding the messages' text (default: message, text).",
 )
 @click.option(
-    "--seed", type=int, default=0, show_default=True, help="Seed of the stand-in generator."
+    "--seed", type=_SEED, default=0, show_default=True, help="Seed of the stand-in generator."
 )
 def promptdb(
     out_path: str | None,
@@ -452,6 +521,7 @@ def promptdb(
     from gambitts.design.standin import make_standin_database
     from gambitts.design.study_file import describe_context_space
     from gambitts.errors import InputError
+    from gambitts.files import remove_stale_temporaries
 
     if (out_path is None) == (check_path is None):
         raise click.UsageError("give exactly one of --out FILE or --check FILE")
@@ -466,11 +536,16 @@ def promptdb(
         db = load_prompt_database(check_path, **reading)
     else:
         target = Path(out_path)
+        if target.suffix.lower() not in (".nc", ".netcdf"):
+            raise InputError(
+                f"--out writes NetCDF; give a file name ending in .nc, got {out_path!r}"
+            )
         if not target.parent.is_dir():
             raise OutputError(
                 f"cannot write {out_path!r}: directory {str(target.parent)!r} does not exist"
             )
         db = make_standin_database(seed=seed)
+        remove_stale_temporaries(target.parent)
         db.save(target)
         click.echo(f"wrote {target}")
     draws = db.n_draws

@@ -254,7 +254,7 @@ class PromptDatabase:
         path : str or path-like
             Destination; its directory must exist.
         """
-        from gambitts.sims.files import atomic_path, require_free_space
+        from gambitts.files import atomic_path, require_free_space
 
         path = Path(path)
         require_free_space(path, self.z.nbytes + self.n_draws.nbytes + (1 << 20))

@@ -17,7 +17,7 @@ import numpy as np
 import xarray as xr
 
 from gambitts.errors import OutputError
-from gambitts.sims.files import atomic_path, write_text_atomic
+from gambitts.files import atomic_path, write_text_atomic
 from gambitts.sims.report import Notify, block_table, load_block, results_files
 
 Results = dict[str, xr.Dataset]

@@ -11,7 +11,8 @@ import numpy as np
 import xarray as xr
 
 from gambitts.errors import OutputError
-from gambitts.sims.files import atomic_path
+from gambitts.files import atomic_path, require_free_space
+from gambitts.sims.experiments import check_block_name
 from gambitts.sims.results import setting_dim
 
 if TYPE_CHECKING:
@@ -45,8 +46,18 @@ def regret_bands(ds: xr.Dataset) -> tuple[xr.DataArray, xr.DataArray]:
     return cumulative.mean("replicate"), 1.96 * cumulative.std("replicate", ddof=1) / np.sqrt(n)
 
 
-def plot_experiment(ds: xr.Dataset, out_dir: str | os.PathLike) -> list[Path]:
-    """Save the block's figure as ``<experiment>.png`` and ``.pdf`` in ``out_dir``.
+#: Room kept free before drawing a block's figures (a PNG and a PDF of a few hundred kB each);
+#: matplotlib's PDF writer fails on a full disk with an error that names no file.
+_FIGURE_ROOM_BYTES = 8 * 2**20
+
+
+def plot_experiment(
+    ds: xr.Dataset, out_dir: str | os.PathLike, name: str | None = None
+) -> list[Path]:
+    """Save the block's figure as ``<name>.png`` and ``.pdf`` in ``out_dir``.
+
+    ``name`` defaults to the block's name (the attribute ``experiment``); either must be a plain
+    file name, so that a figure can only land in ``out_dir``.
 
     Each file is written to a temporary file and renamed into place, so a failed write (a full
     disk) leaves no partial figure under its final name.
@@ -62,7 +73,10 @@ def plot_experiment(ds: xr.Dataset, out_dir: str | os.PathLike) -> list[Path]:
         If ``out_dir`` cannot be created (e.g. it is a file) or a figure cannot be written; the
         message names the path.
     """
+    name = ds.attrs.get("experiment", "results") if name is None else name
+    check_block_name(name)
     out = _figure_directory(out_dir)
+    require_free_space(out / f"{name}.png", _FIGURE_ROOM_BYTES)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -70,7 +84,6 @@ def plot_experiment(ds: xr.Dataset, out_dir: str | os.PathLike) -> list[Path]:
 
     fig = _regret_figure(ds)
     try:
-        name = ds.attrs.get("experiment", "results")
         paths = []
         for extension in FIGURE_FORMATS:
             path = out / f"{name}.{extension}"

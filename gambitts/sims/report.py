@@ -9,7 +9,7 @@ from pathlib import Path
 import xarray as xr
 
 from gambitts.errors import InputError
-from gambitts.sims.files import write_text_atomic
+from gambitts.files import write_text_atomic
 from gambitts.sims.results import block_problem, final_regret_summary, setting_dim
 
 BASELINE = "StdTS"

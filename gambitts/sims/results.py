@@ -69,6 +69,18 @@ def block_problem(ds: xr.Dataset) -> str | None:
         return f"not a gambitts results file (`regret` has dims {tuple(dims)}, not {expected})"
     if "experiment" not in ds.attrs:
         return "not a gambitts results file (no `experiment` attribute)"
+    if 0 in ds["regret"].shape:
+        return f"empty (`regret` has shape {dict(ds['regret'].sizes)})"
+    for dim in ("agent", setting_dim(ds)):
+        labels = [str(label) for label in ds[dim].values] if dim in ds.coords else []
+        if len(set(labels)) != ds.sizes[dim]:
+            return f"damaged (its `{dim}` labels are missing or repeated)"
+    try:
+        regret = ds["regret"].values
+    except Exception as error:  # noqa: BLE001 - any reader failure: the data is damaged
+        return f"damaged: its `regret` cannot be read ({' '.join(str(error).split())[:100]})"
+    if not np.isfinite(regret).any():
+        return "damaged (its `regret` holds no finite value)"
     return None
 
 

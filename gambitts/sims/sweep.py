@@ -32,9 +32,9 @@ import xarray as xr
 from gambitts import __version__
 from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError, OutputError
+from gambitts.files import remove_stale_temporaries, write_netcdf_atomic
 from gambitts.sims.block_results import experiment_dataset, experiment_fit_diagnostics
 from gambitts.sims.experiments import CUSTOM_KINDS, ExperimentSpec, RunConfig
-from gambitts.sims.files import remove_stale_temporaries, write_netcdf_atomic
 from gambitts.sims.provenance import code_fingerprint, provenance
 from gambitts.sims.replay import final_posteriors
 from gambitts.sims.runner import run_config
@@ -206,7 +206,7 @@ def run_sweep(
         specs, seed=seed, workers=workers, chunk_size=chunk_size, scheduler=scheduler
     )
     check_saved_replicates(specs, save_posteriors)
-    check_against_database(specs, db)
+    check_against_database(specs, db, notify)
     check_memory(specs, chunk_size=chunk_size, workers=1 if scheduler else workers)
     out = Path(out_dir)
     with output_lock(out):
@@ -268,8 +268,15 @@ def check_saved_replicates(specs: Sequence[ExperimentSpec], replicates: Sequence
             )
 
 
-def check_against_database(specs: Sequence[ExperimentSpec], db: PromptDatabase) -> None:
+def check_against_database(
+    specs: Sequence[ExperimentSpec],
+    db: PromptDatabase,
+    notify: Callable[[str], None] | None = None,
+) -> None:
     """Refuse configurations the database cannot serve (too few prompts, unknown dims).
+
+    ``notify`` is told when an agent asks for more generator draws per cell than the database
+    has (it then uses all of them, as documented for ``draws_per_cell``).
 
     Raises
     ------
@@ -279,6 +286,7 @@ def check_against_database(specs: Sequence[ExperimentSpec], db: PromptDatabase) 
     from gambitts.sims.worlds.outcomes import build_outcome
 
     worlds_checked: set = set()
+    draws_said: set = set()
     for spec in specs:
         for run in planned_runs(spec):
             config = run.config
@@ -301,12 +309,15 @@ def check_against_database(specs: Sequence[ExperimentSpec], db: PromptDatabase) 
                         f"database lacks; its dimensions are {list(db.dims)}"
                     )
             wanted_draws = config.agent.draws_per_cell
-            if wanted_draws is not None and wanted_draws > int(db.n_draws.max()):
-                raise InputError(
-                    f"{where}: agent {config.agent.label!r} asks for `draws_per_cell` "
-                    f"{wanted_draws}, but no (prompt, cell) of the database has more than "
-                    f"{int(db.n_draws.max())} draws; lower it or leave it out to use all"
-                )
+            if notify and wanted_draws is not None and wanted_draws > int(db.n_draws.max()):
+                said = (spec.name, config.agent.label, wanted_draws)
+                if said not in draws_said:
+                    draws_said.add(said)
+                    notify(
+                        f"{where}: agent {config.agent.label!r} asks for {wanted_draws} generator "
+                        f"draws per cell; the database has at most {int(db.n_draws.max())}, so "
+                        "it uses all of each cell's draws"
+                    )
             checked = (config.outcome_model, config.outcome_dims)
             if checked not in worlds_checked:  # its context terms and, for a function, a call
                 outcome.context_offset(db.contexts)

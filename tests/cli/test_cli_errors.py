@@ -143,3 +143,106 @@ def test_a_binary_experiment_file_is_one_line(tmp_path):
     config.write_bytes(bytes(range(256)))
     result = _run("simulate", "--config", str(config), "--out", str(tmp_path / "o"))
     assert result.exit_code == 2 and "is not a UTF-8 text file" in result.output
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--seed", "1_0"], "must be a whole number from 0 to"),
+        (["--save-posteriors", "0_1"], "must be comma-separated replicate numbers"),
+        (["--save-posteriors", "\u0661"], "must be comma-separated replicate numbers"),
+        (["--save-posteriors", ",,,"], "must be comma-separated replicate numbers"),
+        (["--scheduler", ""], "`scheduler` must be a Dask scheduler's address"),
+        (["--workers", "0"], "Invalid value for '--workers'"),
+    ],
+    ids=[
+        "seed-underscore",
+        "saved-underscore",
+        "saved-arabic-digit",
+        "saved-empty",
+        "empty-scheduler",
+        "usage-error",
+    ],  # fmt: skip
+)
+def test_numbers_are_read_as_written_and_every_error_is_one_line(tmp_path, args, message):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    result = CliRunner().invoke(
+        main, ["simulate", "--config", str(config), "--out", str(tmp_path / "o"), *args]
+    )
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and result.output.startswith("Error: ")
+    assert message in result.output
+    assert not (tmp_path / "o").exists()  # refused before the output folder was made
+
+
+@pytest.mark.parametrize(
+    "document,message",
+    [
+        ("yes:\n  description: d\n", "is read by YAML as a bool, not text"),
+        ("0x1F:\n  description: d\n", "is read by YAML as a int, not text"),
+        ("? [a, b]\n: 1\n", "a mapping key must be a plain value"),
+        (TINY.replace("{kind: StdTS}", "{kind: StdTS, label: 'a/b'}"), "must be printable text"),
+        (TINY.replace("{kind: StdTS}", "{kind: StdTS, label: ../x}"), "must be printable text"),
+        (
+            TINY.replace("replicates: 2", "replicates: 2\n  vary: noise_level\n  values: [1, 1]"),
+            "repeat a value",
+        ),
+    ],
+    ids=["bool-name", "hex-name", "list-key", "slash-label", "dotdot-label", "repeated-values"],
+)
+def test_yaml_that_would_be_misread_is_refused(tmp_path, document, message):
+    config = tmp_path / "bad.yaml"
+    config.write_text(document)
+    result = _run("simulate", "--config", str(config), "--out", str(tmp_path / "o"))
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_yaml_merge_keys_work(tmp_path):
+    config = tmp_path / "merge.yaml"
+    config.write_text(
+        "base: &base\n  description: d\n  outcome_model: linear_3d\n  replicates: 2\n"
+        "  horizon: 5\n  agents: [{kind: StdTS}]\nother:\n  <<: *base\n  horizon: 6\n"
+    )
+    from gambitts.sims.experiments import load_experiment_file
+
+    specs = load_experiment_file(config)
+    assert specs["other"].horizon == 6 and specs["other"].replicates == 2
+
+
+def test_figures_are_named_by_their_file_never_by_its_attributes(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    out = tmp_path / "results"
+    assert _run("simulate", "--config", str(config), "--out", str(out), "--no-plot").exit_code == 0
+    import xarray as xr
+
+    with xr.open_dataset(out / "tiny.nc", engine="h5netcdf") as ds:
+        ds = ds.load()
+    for name in ("evil", "twin"):  # two files of one block, one claiming a path as its name
+        ds.attrs["experiment"] = str(tmp_path / "escaped")
+        ds.to_netcdf(out / f"{name}.nc", engine="h5netcdf")
+    result = _run("plot", str(out))
+    assert result.exit_code == 0, result.output
+    assert not list(tmp_path.glob("escaped*"))
+    assert {p.name for p in (out / "plots").iterdir()} == {
+        f"{n}.{e}" for n in ("evil", "tiny", "twin") for e in ("png", "pdf")
+    }
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["promptdb", "--out", "db.csv"], "give a file name ending in .nc"),
+        (["promptdb", "--out", "db.nc", "--seed", "-5"], "Invalid value for '--seed'"),
+        (["report", ".", "--out", "tiny.nc"], "give a file name ending in .md"),
+        (["report", ".", "--out", "a.md", "--findings", "a.md"], "name the same file"),
+    ],
+    ids=["promptdb-csv", "promptdb-seed", "report-over-results", "report-twice"],
+)
+def test_outputs_are_checked_before_anything_is_written(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = _run(*args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert list(tmp_path.iterdir()) == []

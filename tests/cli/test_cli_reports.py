@@ -190,10 +190,11 @@ def test_plots_being_a_file_is_one_line_naming_it(out):
 
 def _assert_no_figure_written(result, plots) -> None:
     assert result.exit_code == 2
-    assert result.stderr.splitlines() == [
-        f"Error: cannot write {str(plots / 'tiny_block.png')!r}: the disk is full; free some "
-        "space or write to another disk"
-    ]
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(
+        f"Error: cannot write {str(plots / 'tiny_block.png')!r}: the disk is full"
+    )
+    assert line.endswith("free some space or write to another disk")
     assert not plots.exists() or list(plots.iterdir()) == []  # no 0-byte or partial figure
 
 

@@ -10,8 +10,8 @@ import pytest
 import xarray as xr
 
 from gambitts.errors import OutputError
+from gambitts.files import write_netcdf_atomic
 from gambitts.sims.experiments import experiment_names, load_experiment
-from gambitts.sims.files import write_netcdf_atomic
 from gambitts.sims.findings import FINDINGS, FINDINGS_BLOCKS, final_mean, write_findings
 from gambitts.sims.sweep import run_sweep
 

@@ -11,8 +11,8 @@ import pytest
 import xarray as xr
 
 from gambitts.errors import InputError, OutputError
+from gambitts.files import write_netcdf_atomic
 from gambitts.sims.experiments import load_experiment
-from gambitts.sims.files import write_netcdf_atomic
 from gambitts.sims.plots import plot_experiment
 from gambitts.sims.report import block_table, results_files, write_report
 from gambitts.sims.results import format_summary

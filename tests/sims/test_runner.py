@@ -9,8 +9,8 @@ import pytest
 import xarray as xr
 
 from gambitts import __version__
+from gambitts.files import write_netcdf_atomic
 from gambitts.sims.experiments import load_experiment
-from gambitts.sims.files import write_netcdf_atomic
 from gambitts.sims.generator_samples import generator_draws, generator_means
 from gambitts.sims.results import final_regret_summary, format_summary
 from gambitts.sims.runner import replicate_seeds, run_experiment

@@ -200,3 +200,24 @@ def test_a_worker_error_reaches_the_caller_as_the_same_one_line_error(
         run_sweep(_specs(), big, tmp_path, workers=workers)
     assert "\n" not in str(caught.value)
     assert time.monotonic() - start < 120
+
+
+def test_a_copied_cache_file_is_not_taken_for_another_configuration(tmp_path, standin_db):
+    specs = _specs(
+        TWO_BLOCKS.replace("{kind: StdTS}\nmany", "{kind: foGAMBITTS, dims: [optimism]}\nmany")
+    )
+    first = run_sweep(specs, standin_db, tmp_path, workers=1)
+    reference = {name: _load(path) for name, path in first.items()}
+    cached = sorted((tmp_path / "configs").glob("*.nc"))
+    cached[1].write_bytes(cached[0].read_bytes())  # another configuration's results
+    notices = []
+    second = run_sweep(specs, standin_db, tmp_path, workers=1, notify=notices.append)
+    assert any("holds the results of another configuration" in n for n in notices)
+    for name, path in second.items():
+        xr.testing.assert_identical(_load(path), reference[name])
+
+
+def test_a_folder_in_place_of_an_output_file_is_one_line(tmp_path, standin_db):
+    (tmp_path / "configs").write_text("not a folder")
+    with pytest.raises(OutputError, match="is a file, not a folder"):
+        run_sweep(_specs(), standin_db, tmp_path, workers=1)

@@ -123,9 +123,12 @@ def require_free_space(path: str | os.PathLike, needed: int) -> None:
     """Raise :class:`OutputError` unless ``path`` 's folder has ``needed`` bytes free."""
     path = Path(path)
     try:
-        free = shutil.disk_usage(path.parent).free
+        usage = shutil.disk_usage(path.parent)
     except OSError as error:
         raise _output_error(path, error) from None
+    if usage.total == 0:  # /proc, /sys: not a disk at all
+        raise OutputError(f"cannot write {str(path)!r}: that folder is not on a writable disk")
+    free = usage.free
     if free < needed:
         raise OutputError(
             f"cannot write {str(path)!r}: the disk is full ({_megabytes(free)} free, "
