@@ -452,12 +452,13 @@ def report(results_dir: str, out_path: str | None, findings_path: str | None) ->
     from gambitts.errors import InputError
     from gambitts.sims.report import write_report
 
-    targets = [Path(p) for p in (out_path, findings_path) if p is not None]
-    for target in targets:
-        if not str(target).strip() or target.suffix.lower() in (".nc", ".netcdf"):
+    given = [p for p in (out_path, findings_path) if p is not None]
+    for text in given:
+        if not text.strip() or Path(text).suffix.lower() in (".nc", ".netcdf"):
             raise InputError(
-                f"report files are markdown; give a file name ending in .md, got {str(target)!r}"
+                f"report files are markdown; give a file name ending in .md, got {text!r}"
             )
+    targets = [Path(text) for text in given]
     if len(targets) == 2 and targets[0].resolve() == targets[1].resolve():
         raise InputError("--out and --findings name the same file; give them different names")
     text, path = write_report(results_dir, out_path, notify=lambda line: click.echo(line, err=True))

@@ -314,6 +314,8 @@ def load_prompt_database(
         )
     if path.is_dir():
         raise PromptDatabaseError(f"prompt database '{path}' is a directory; give a file")
+    if path.exists() and not path.is_file():
+        raise PromptDatabaseError(f"prompt database '{path}' is not a regular file; give a file")
     if not path.is_file():
         raise PromptDatabaseError(f"prompt database file '{path}' does not exist; check the path")
     if suffix in _LONG_FORMAT_SUFFIXES:
