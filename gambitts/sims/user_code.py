@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import gambitts
-from gambitts.agents.custom import FILE_MODULE_PREFIX
 from gambitts.errors import InputError
 
 
@@ -82,7 +81,10 @@ def _load_file(path: Path, what: str) -> Any:
     path = path.resolve()
     if not path.is_file():
         raise UserCodeError(f"{what}: no such file {str(path)!r}")
-    # One module per file, loaded once per process.
+    # One module per file, loaded once per process. (Imported here: the custom agents' module
+    # brings ArviZ and PyMC, which only a run with a user's file needs.)
+    from gambitts.agents.custom import FILE_MODULE_PREFIX
+
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
     name = f"{FILE_MODULE_PREFIX}{path.stem}_{digest}"
     if name in sys.modules:
