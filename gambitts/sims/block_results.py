@@ -28,42 +28,44 @@ def experiment_dataset(
     """Assemble the configurations of an experiment block into one self-describing Dataset.
 
     Dims: the block's setting dimension (named after what it varies, e.g. ``noise_level``;
-    ``setting`` if nothing varies), ``agent``, ``replicate``, ``t``, and ``arm``, ``cell``.
-    Per-setting world facts (``optimal_action``, ``expected_reward``, ``arm_prompt``,
-    ``noise_sd``) carry the setting dimension. The resolved definition, seed and package
-    version are in ``attrs``.
+    ``setting`` if nothing varies) or, for a grid, its two axes in grid order, then ``agent``,
+    ``replicate``, ``t``, and ``arm``, ``cell``. Per-setting world facts (``optimal_action``,
+    ``expected_reward``, ``arm_prompt``, ``noise_sd``) carry every setting dimension (a grid's
+    both, as a one-axis block's carry its one). Settings with fewer prompts are filled on
+    ``arm`` (actions -1, rewards NaN, prompts ""). The resolved definition, seed and package
+    version are in ``attrs``; ``attrs["varies"]`` names the setting dimensions, comma-separated
+    for a grid (``"noise_level,n_prompts"``).
     """
     from gambitts import __version__
 
-    settings = spec.settings()
     labels = [agent.label for agent in spec.agents]
-    dim = spec.dim_name
+    dims = spec.setting_dims
     per_setting = []
-    for setting in settings:
+    for setting in spec.settings():
         by_agent = [_without_fits(results[config]) for config in setting.configs]
         agents = xr.concat(
             [r[["regret", "action", "reward"]] for r in by_agent], dim="agent", join="exact"
         )
         world = by_agent[0].drop_vars(["regret", "action", "reward"])
-        per_setting.append(xr.merge([agents, world], join="outer"))
-    ds = xr.concat(
+        coords = tuple(setting.coords[dim] for dim in dims)
+        per_setting.append((coords, xr.merge([agents, world], join="outer")))
+    ds = _concat_settings(
+        dims,
         per_setting,
-        dim=dim,
         data_vars="all",
         coords="minimal",
         join="outer",
         compat="override",
         fill_value=_FILL,
     )
-    ds = ds.assign_coords({dim: [s.label for s in settings], "agent": labels})
-    if (
-        dim in ds["context_cell"].dims
-    ):  # the same in every setting: contexts depend on the seed only
-        ds["context_cell"] = ds["context_cell"].isel({dim: 0}, drop=True)
+    ds = ds.assign_coords(agent=labels)
+    shared = [dim for dim in dims if dim in ds["context_cell"].dims]
+    if shared:  # the same in every setting: contexts depend on the seed only
+        ds["context_cell"] = ds["context_cell"].isel(dict.fromkeys(shared, 0), drop=True)
     ds.attrs = {
         "experiment": spec.name,
         "description": spec.description,
-        "varies": dim,
+        "varies": spec.dim_name,
         "config": json.dumps(spec.to_dict(), default=list),
         "seed": seed,
         "gambitts_version": __version__,
@@ -80,14 +82,14 @@ def experiment_fit_diagnostics(
     Returns
     -------
     xarray.Dataset or None
-        ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min`` over ``(<setting dim>, agent, refit,
+        ``rhat_max``, ``ess_bulk_min``, ``ess_tail_min`` over ``(<setting dims>, agent, refit,
         replicate, variable)``; ``divergences`` and ``wall_time`` without ``variable``. All
         agents of the block are on ``agent``; entries are NaN (``divergences`` -1) where an
         agent has no fits, fewer refits or other variables. ``None`` if no agent of ``spec``
         refits a model.
     """
-    dim = spec.dim_name
-    per_setting, labels = [], []
+    dims = spec.setting_dims
+    per_setting = []
     for setting in spec.settings():
         fits = {
             config.agent.label: _fits_only(results[config])
@@ -96,20 +98,21 @@ def experiment_fit_diagnostics(
         }
         if not fits:
             continue
-        labels.append(setting.label)
         per_setting.append(
-            xr.concat(
-                list(fits.values()), dim="agent", join="outer", coords="different",
-                compat="equals", fill_value={"divergences": -1},
-            ).assign_coords(agent=list(fits))
+            (
+                tuple(setting.coords[dim] for dim in dims),
+                xr.concat(
+                    list(fits.values()), dim="agent", join="outer", coords="different",
+                    compat="equals", fill_value={"divergences": -1},
+                ).assign_coords(agent=list(fits)),
+            )
         )  # fmt: skip
     if not per_setting:
         return None
-    ds = xr.concat(per_setting, dim=dim, join="outer", fill_value={"divergences": -1})
+    ds = _concat_settings(dims, per_setting, join="outer", fill_value={"divergences": -1})
     # Every agent of the block, so that the group aligns with the regret traces (NetCDF groups
     # read as an xarray DataTree must share their parents' dims); agents without fits are NaN.
     ds = ds.reindex(agent=[agent.label for agent in spec.agents], fill_value={"divergences": -1})
-    ds = ds.assign_coords({dim: labels})
     for variable in ds.variables.values():
         variable.encoding = {}  # the per-configuration files' integer encodings cannot hold NaN
     ds.attrs = {
@@ -118,6 +121,29 @@ def experiment_fit_diagnostics(
         "(see gambitts.models.diagnostics)",
     }
     return ds
+
+
+def _concat_settings(
+    dims: list[str], parts: list[tuple[tuple[str, ...], xr.Dataset]], **options
+) -> xr.Dataset:
+    """Concatenate per-setting Datasets along the setting dims, labelled by their coordinates.
+
+    ``parts`` pairs each setting's coordinate labels (one per dim of ``dims``) with its Dataset,
+    in settings order (the first dim varying slowest). A grid is concatenated along its second
+    axis within each value of the first, then along the first; ``options`` go to every
+    :func:`xarray.concat` (with ``join="outer"``, a combination missing from ``parts`` is filled).
+    """
+    if len(dims) == 1:
+        ds = xr.concat([part for _, part in parts], dim=dims[0], **options)
+        return ds.assign_coords({dims[0]: [labels[0] for labels, _ in parts]})
+    rows: dict[str, list[tuple[tuple[str, ...], xr.Dataset]]] = {}
+    for labels, part in parts:
+        rows.setdefault(labels[0], []).append((labels[1:], part))
+    return _concat_settings(
+        dims[:1],
+        [((label,), _concat_settings(dims[1:], row, **options)) for label, row in rows.items()],
+        **options,
+    )
 
 
 def _fits_only(ds: xr.Dataset) -> xr.Dataset:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -334,6 +336,12 @@ VARIATIONS: dict[str, str] = {
     "draws_per_cell": "generator draws per (cell, prompt) for the agents ('all' or a count)",
     "n_dims": "style dimensions of the linear outcome and of the agents (a subset of linear_full)",
 }
+#: Pairs of :data:`VARIATIONS` a ``grid`` may not cross, and why.
+GRID_CONFLICTS: dict[frozenset[str], str] = {
+    frozenset({"modelled_dim", "n_dims"}): "both set the style dimensions the agents model",
+}
+#: How many axes a ``grid`` crosses.
+GRID_AXES = 2
 PAPER_DEFAULTS: dict[str, Any] = {
     "n_prompts": 5,
     "noise_level": 0,
@@ -390,11 +398,29 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class Setting:
-    """One value of what a block varies, with the configurations it runs."""
+    """One value of what a block varies (one combination of a grid), with its configurations.
+
+    Attributes
+    ----------
+    label : str
+        Its name, e.g. ``"sd_1"``; a grid's combination joins its axes' labels, ``"sd_1,8"``.
+    value : Any
+        The value of what the block varies; a grid's is the tuple of its axes' values.
+    configs : tuple of RunConfig
+        One configuration per agent of the block.
+    axes : dict of str to Any
+        What each varied axis is set to (empty for a block that varies nothing).
+    coords : dict of str to str
+        Its coordinate label along each setting dimension of the results, e.g.
+        ``{"noise_level": "sd_1", "n_prompts": "8"}`` (``{"setting": "default"}`` for a block
+        that varies nothing).
+    """
 
     label: str
     value: Any
     configs: tuple[RunConfig, ...]
+    axes: dict[str, Any] = field(default_factory=dict)
+    coords: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -420,6 +446,10 @@ class ExperimentSpec:
         What the block varies, one of :data:`VARIATIONS`; ``None`` for a single setting.
     values : tuple
         The values it takes.
+    grid : tuple of (str, tuple) pairs
+        Instead of ``vary`` and ``values``: two of :data:`VARIATIONS`, each with its values,
+        crossed (every combination is a setting; the first axis varies slowest). A mapping is
+        accepted too. Empty for a block that varies one thing or nothing.
     """
 
     name: str
@@ -432,6 +462,7 @@ class ExperimentSpec:
     replicates: int = PAPER_DEFAULTS["replicates"]
     vary: str | None = None
     values: tuple = ()
+    grid: tuple[tuple[str, tuple], ...] = ()
 
     def __post_init__(self) -> None:
         check_block_name(self.name)
@@ -471,6 +502,9 @@ class ExperimentSpec:
             raise ExperimentError(
                 f"agent labels must be unique, got {labels}; set `label` to tell them apart"
             )
+        if self.grid:
+            self._check_grid()
+            return
         if self.vary is None:
             if self.values:
                 raise ExperimentError("`values` needs `vary` (what the values are of)")
@@ -479,14 +513,65 @@ class ExperimentSpec:
             raise ExperimentError(f"`vary` must be one of {list(VARIATIONS)}, got {self.vary!r}")
         if not self.values:
             raise ExperimentError(f"`values` must list at least one value of {self.vary!r}")
-        for value in self.values:
-            _check_value(self.vary, value, self.n_noise_levels)
-        labels = [_label(self.vary, value) for value in self.values]
+        self._check_values(self.vary, self.values, "`values`")
+
+    def _check_values(self, axis: str, values: tuple, where: str) -> None:
+        """Check each value of ``axis`` (as ``vary`` would) and refuse a repeated one."""
+        for value in values:
+            _check_value(axis, value, self.n_noise_levels)
+        labels = [_label(axis, value) for value in values]
         if len(set(labels)) != len(labels):
             raise ExperimentError(
-                f"experiment {self.name!r}: `values` of {self.vary!r} repeat a value, got "
-                f"{_shown(list(self.values))}; list each setting once"
+                f"experiment {self.name!r}: {where} of {axis!r} repeat a value, got "
+                f"{_shown(list(values))}; list each setting once"
             )
+
+    def _check_grid(self) -> None:
+        """Validate ``grid`` (and store it as a tuple of ``(axis, values)`` pairs)."""
+        where = f"experiment {self.name!r}"
+        grid = self.grid
+        if isinstance(grid, Mapping):
+            grid = tuple(grid.items())
+        if not isinstance(grid, tuple | list) or not all(
+            isinstance(pair, tuple | list) and len(pair) == 2 for pair in grid
+        ):
+            raise ExperimentError(
+                f"{where}: `grid` must map two of {list(VARIATIONS)} to lists of values, got "
+                f"{_shown(self.grid)}"
+            )
+        if self.vary is not None or self.values:
+            raise ExperimentError(
+                f"{where}: give either `grid` (two axes) or `vary` and `values` (one), not both"
+            )
+        if len(grid) != GRID_AXES:
+            raise ExperimentError(
+                f"{where}: `grid` must cross exactly {GRID_AXES} axes, got {len(grid)} "
+                f"({_shown([axis for axis, _ in grid])}); for one axis use `vary` and `values`"
+            )
+        axes = [axis for axis, _ in grid]
+        for axis in axes:
+            if not isinstance(axis, str) or axis not in VARIATIONS:
+                raise ExperimentError(
+                    f"{where}: `grid` axis {_shown(axis)} must be one of {list(VARIATIONS)}"
+                )
+        if len(set(axes)) != len(axes):
+            raise ExperimentError(f"{where}: `grid` names {axes[0]!r} twice; cross two axes")
+        conflict = GRID_CONFLICTS.get(frozenset(axes))
+        if conflict is not None:
+            raise ExperimentError(
+                f"{where}: `grid` cannot cross {axes[0]!r} with {axes[1]!r} ({conflict}); "
+                "vary one of them"
+            )
+        pairs = []
+        for axis, values in grid:
+            if isinstance(values, str) or not isinstance(values, tuple | list) or not values:
+                raise ExperimentError(
+                    f"{where}: `grid` values of {axis!r} must be a non-empty list, got "
+                    f"{_shown(values)}"
+                )
+            self._check_values(axis, tuple(values), "`grid` values")
+            pairs.append((axis, tuple(values)))
+        object.__setattr__(self, "grid", tuple(pairs))
 
     @property
     def n_noise_levels(self) -> int:
@@ -496,18 +581,48 @@ class ExperimentSpec:
         return 5
 
     @property
+    def setting_dims(self) -> list[str]:
+        """Names of the results' setting dimensions: the grid's axes, ``vary`` or ``setting``."""
+        if self.grid:
+            return [axis for axis, _ in self.grid]
+        return [self.vary or "setting"]
+
+    @property
     def dim_name(self) -> str:
-        """Name of the results' dimension along the settings."""
-        return self.vary or "setting"
+        """The results' attribute ``varies``: the setting dimensions' names, comma-separated."""
+        return ",".join(self.setting_dims)
 
     def settings(self) -> list[Setting]:
-        """Resolve every value of :attr:`vary` into the configurations it runs."""
+        """Resolve every value of :attr:`vary` (combination of :attr:`grid`) into its runs.
+
+        A grid's combinations come in order, the first axis varying slowest.
+        """
+        if self.grid:
+            axes = [axis for axis, _ in self.grid]
+            settings = []
+            for combination in itertools.product(*(values for _, values in self.grid)):
+                chosen = dict(zip(axes, combination, strict=True))
+                coords = {axis: _label(axis, value) for axis, value in chosen.items()}
+                settings.append(
+                    Setting(
+                        ",".join(coords.values()),
+                        combination,
+                        tuple(self._configs(**chosen)),
+                        chosen,
+                        coords,
+                    )
+                )
+            return settings
         if self.vary is None:
-            return [Setting("default", "default", tuple(self._configs()))]
-        return [
-            Setting(_label(self.vary, value), value, tuple(self._configs(**{self.vary: value})))
-            for value in self.values
-        ]
+            return [
+                Setting("default", "default", tuple(self._configs()), {}, {"setting": "default"})
+            ]
+        settings = []
+        for value in self.values:
+            label = _label(self.vary, value)
+            configs = tuple(self._configs(**{self.vary: value}))
+            settings.append(Setting(label, value, configs, {self.vary: value}, {self.vary: label}))
+        return settings
 
     def _configs(self, **change: Any) -> list[RunConfig]:
         outcome_dims = None
@@ -540,8 +655,16 @@ class ExperimentSpec:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the resolved definition as plain data (for files' metadata)."""
-        return dataclasses.asdict(self)
+        """Return the resolved definition as plain data (for files' metadata).
+
+        ``grid`` appears only in a grid block's, as a mapping of axis to values.
+        """
+        data = dataclasses.asdict(self)
+        if self.grid:
+            data["grid"] = {axis: list(values) for axis, values in self.grid}
+        else:
+            del data["grid"]  # one-axis blocks describe themselves as before grids existed
+        return data
 
 
 #: Largest experiment file read (a YAML text of a few blocks is a few kB).
@@ -651,6 +774,14 @@ def experiment_from_dict(name: str, mapping: Any) -> ExperimentSpec:
     if not isinstance(values.get("values", []), list):
         raise ExperimentError(f"experiment {name!r}: `values` must be a list")
     values["values"] = tuple(values.get("values", ()))
+    if "grid" in values:
+        grid = values["grid"]
+        if not isinstance(grid, dict) or not grid:
+            raise ExperimentError(
+                f"experiment {name!r}: `grid` must map two of {list(VARIATIONS)} to lists of "
+                f"values, e.g. {{noise_level: [0, 1], n_prompts: [4, 8]}}; got {_shown(grid)}"
+            )
+        values["grid"] = tuple(grid.items())
     if not isinstance(values["agents"], list):
         raise ExperimentError(f"experiment {name!r}: `agents` must be a list of agents")
     values["agents"] = tuple(

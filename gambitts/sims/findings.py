@@ -19,6 +19,7 @@ import xarray as xr
 from gambitts.errors import OutputError
 from gambitts.files import atomic_path, write_text_atomic
 from gambitts.sims.report import Notify, block_table, load_block, results_files
+from gambitts.sims.results import setting_dims
 
 Results = dict[str, xr.Dataset]
 
@@ -251,8 +252,11 @@ def check_finding(finding: Finding, results: Results) -> str:
     """Return the markdown line(s) of one finding: the claim and whether our results agree.
 
     A finding whose block (or another block its check compares with) is not in ``results``,
-    or whose check needs a setting or agent the results lack, is reported as not checked.
+    or whose check needs a setting or agent the results lack, is reported as not checked. The
+    findings concern the paper's one-axis blocks: results of a grid block are not one of them,
+    whatever its name.
     """
+    results = {name: ds for name, ds in results.items() if len(setting_dims(ds)) == 1}
     if finding.block not in results:
         return f"- Paper: {finding.claim} Not checked: needs results of {_blocks([finding.block])}."
     try:

@@ -1,4 +1,8 @@
-"""Figures of simulation results: mean cumulative regret with 95% bands, one panel per setting."""
+"""Figures of simulation results: mean cumulative regret with 95% bands, one panel per setting.
+
+A grid block's panels form a grid: one row per value of its first axis, one column per value of
+its second.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import xarray as xr
 from gambitts.errors import OutputError
 from gambitts.files import atomic_path, require_free_space
 from gambitts.sims.experiments import check_block_name
-from gambitts.sims.results import setting_dim
+from gambitts.sims.results import setting_coords, setting_dims
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -113,15 +117,22 @@ def _figure_directory(out_dir: str | os.PathLike) -> Path:
 
 
 def _regret_figure(ds: xr.Dataset) -> Figure:
-    """Return the block's figure: one panel per setting, a line and band per agent."""
+    """Return the block's figure: one panel per setting, a line and band per agent.
+
+    A one-axis block's panels fill rows of up to five; a grid's are its rows (first axis) by
+    its columns (second axis).
+    """
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    dim = setting_dim(ds)
+    dims = setting_dims(ds)
     mean, half_width = regret_bands(ds)
-    settings = list(ds[dim].values)
-    n_columns = min(len(settings), 5)
-    n_rows = -(-len(settings) // n_columns)
+    settings = setting_coords(ds)
+    if len(dims) == 1:
+        n_columns = min(len(settings), 5)
+        n_rows = -(-len(settings) // n_columns)
+    else:
+        n_rows, n_columns = ds.sizes[dims[0]], ds.sizes[dims[1]]
     sns.set_theme(style="whitegrid", context="notebook")
     fig, axes = plt.subplots(
         n_rows, n_columns, figsize=(3.6 * n_columns, 3.3 * n_rows + 0.6), squeeze=False
@@ -129,26 +140,42 @@ def _regret_figure(ds: xr.Dataset) -> Figure:
     t = ds["t"].values
     for ax, setting in zip(axes.flat, settings, strict=False):
         for agent in ds["agent"].values:
-            m = mean.sel({dim: setting, "agent": agent}).values
+            m = mean.sel({**setting, "agent": agent}).values
             if not np.isfinite(m).any():
                 continue
-            h = half_width.sel({dim: setting, "agent": agent}).fillna(0.0).values
+            h = half_width.sel({**setting, "agent": agent}).fillna(0.0).values
             colour = agent_colour(str(agent))
             ax.plot(t, m, color=colour, label=str(agent), linewidth=1.6)
             ax.fill_between(t, m - h, m + h, color=colour, alpha=0.22, linewidth=0)
-        title = f"{dim} = {setting}" if dim != "setting" else ""
-        if "noise_sd" in ds and dim in ds["noise_sd"].dims and dim == "noise_level":
-            title += f" (sd {float(ds['noise_sd'].sel({dim: setting})):.2f})"
-        ax.set_title(title, fontsize=11)
+        ax.set_title("\n".join(_panel_titles(ds, setting)), fontsize=11)
         ax.set_xlabel("round")
     for ax in axes.flat[len(settings) :]:
         ax.set_visible(False)
     for row in axes:
         row[0].set_ylabel("cumulative regret")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False)
+    # As many legend entries per row as the figure's width holds (a narrow grid wraps them).
+    entry_width = 0.7 + 0.1 * max((len(label) for label in labels), default=0)
+    n_legend = max(1, min(len(labels), int(fig.get_figwidth() // entry_width)))
+    fig.legend(handles, labels, loc="lower center", ncol=n_legend, frameon=False)
+    legend_rows = -(-len(labels) // n_legend)
+    bottom = 0.07 if legend_rows <= 1 else 0.02 + 0.3 * legend_rows / fig.get_figheight()
     n = ds.sizes["replicate"]
     replicates = f"95% band, {n} replicates" if n != 1 else "1 replicate (no band)"
     fig.suptitle(f"{ds.attrs.get('experiment', '')}: mean cumulative regret, {replicates}")
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.tight_layout(rect=(0, bottom, 1, 1))
     return fig
+
+
+def _panel_titles(ds: xr.Dataset, setting: dict[str, str]) -> list[str]:
+    """Return a panel's title lines: ``dim = coordinate`` per setting dim, noise levels with sd."""
+    lines = []
+    for dim, label in setting.items():
+        if dim == "setting":
+            continue
+        line = f"{dim} = {label}"
+        if dim == "noise_level" and "noise_sd" in ds and dim in ds["noise_sd"].dims:
+            sd = ds["noise_sd"].sel({d: c for d, c in setting.items() if d in ds["noise_sd"].dims})
+            line += f" (sd {float(sd):.2f})"
+        lines.append(line)
+    return lines

@@ -10,7 +10,7 @@ import xarray as xr
 
 from gambitts.errors import InputError
 from gambitts.files import write_text_atomic
-from gambitts.sims.results import block_problem, final_regret_summary, setting_dim
+from gambitts.sims.results import block_problem, final_regret_summary, setting_dims
 
 BASELINE = "StdTS"
 
@@ -21,18 +21,21 @@ Notify = Callable[[str], None]
 def block_table(ds: xr.Dataset) -> str:
     """Return a markdown table: final cumulative regret (mean [95% CI]) and ratio to StdTS.
 
-    The interval reads ``n/a`` when a cell has a single replicate.
+    One column per setting dim (a grid block's two axes), then the agent. The interval reads
+    ``n/a`` when a cell has a single replicate.
     """
-    dim = setting_dim(ds)
+    dims = setting_dims(ds)
     rows = final_regret_summary(ds)
     baseline = {r.setting: r.mean for r in rows if r.agent == BASELINE}
     lines = [
-        f"| {dim} | agent | final cumulative regret | 95% interval | ratio to {BASELINE} |",
-        "|---|---|---:|---:|---:|",
+        f"| {' | '.join(dims)} | agent | final cumulative regret | 95% interval | "
+        f"ratio to {BASELINE} |",
+        "|---" * len(dims) + "|---|---:|---:|---:|",
     ]
     for r in rows:
         ratio = f"{r.mean / baseline[r.setting]:.2f}" if baseline.get(r.setting) else "-"
-        lines.append(f"| {r.setting} | {r.agent} | {r.mean:.1f} | {r.interval} | {ratio} |")
+        coords = " | ".join(label for _, label in r.coords)
+        lines.append(f"| {coords} | {r.agent} | {r.mean:.1f} | {r.interval} | {ratio} |")
     return "\n".join(lines)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,8 +18,10 @@ BLOCK_DIMS = ("agent", "replicate", "t")
 class RegretSummary:
     """Final cumulative regret of one agent at one setting, over replicates.
 
-    ``low`` and ``high`` bound the 95% interval of the mean; both are NaN when it is undefined
-    (fewer than two replicates).
+    ``setting`` is the setting's label: its coordinate (``"sd_1"``) in a one-axis block, every
+    axis's named in a grid's (``"noise_level=sd_1, n_prompts=8"``); ``coords`` maps each setting
+    dim to the setting's coordinate. ``low`` and ``high`` bound the 95% interval of the mean;
+    both are NaN when it is undefined (fewer than two replicates).
     """
 
     setting: str
@@ -26,6 +29,7 @@ class RegretSummary:
     mean: float
     low: float
     high: float
+    coords: tuple[tuple[str, str], ...] = ()
 
     @property
     def interval(self) -> str:
@@ -40,16 +44,54 @@ def interval_text(low: float, high: float) -> str:
     return f"[{low:.1f}, {high:.1f}]"
 
 
+def setting_dims(ds: xr.Dataset) -> list[str]:
+    """Return the names of a results Dataset's setting dimensions (what its block varies).
+
+    One name for a block that varies one thing (or ``["setting"]`` if it varies nothing), the
+    two axes of a grid block in grid order: the attribute ``varies``, split at commas.
+    """
+    return str(ds.attrs.get("varies", "setting")).split(",")
+
+
 def setting_dim(ds: xr.Dataset) -> str:
-    """Return the name of a results Dataset's setting dimension (what its block varies)."""
-    return ds.attrs.get("varies", "setting")
+    """Return the name of a one-axis results Dataset's setting dimension (what it varies).
+
+    Raises
+    ------
+    ValueError
+        For a grid block's results, which have two (see :func:`setting_dims`).
+    """
+    dims = setting_dims(ds)
+    if len(dims) != 1:
+        raise ValueError(
+            f"the results vary {len(dims)} axes ({', '.join(dims)}); use `setting_dims`"
+        )
+    return dims[0]
+
+
+def setting_coords(ds: xr.Dataset) -> list[dict[str, str]]:
+    """Return every setting of a results Dataset as ``{setting dim: coordinate}``.
+
+    In order, a grid's first axis varying slowest.
+    """
+    dims = setting_dims(ds)
+    labels = [[str(label) for label in ds[dim].values] for dim in dims]
+    return [dict(zip(dims, combination, strict=True)) for combination in itertools.product(*labels)]
+
+
+def setting_label(coords: dict[str, str]) -> str:
+    """Return a setting's label in tables: its coordinate, or ``dim=coord, ...`` for a grid's."""
+    if len(coords) == 1:
+        return next(iter(coords.values()))
+    return ", ".join(f"{dim}={label}" for dim, label in coords.items())
 
 
 def block_problem(ds: xr.Dataset) -> str | None:
     """Return why ``ds`` is not a block's results (``OUT/<block>.nc``), or None if it is one.
 
     A block's results have the attribute ``experiment`` and a variable ``regret`` whose dims are
-    the setting dim (the attribute ``varies``), ``agent``, ``replicate`` and ``t``.
+    the setting dims (the attribute ``varies``: one, or a grid's two), ``agent``, ``replicate``
+    and ``t``.
 
     Returns
     -------
@@ -64,14 +106,14 @@ def block_problem(ds: xr.Dataset) -> str | None:
             "a per-configuration file of a sweep (OUT/configs/*.nc), not a block's results "
             "(its `regret` has no `agent` or setting dim)"
         )
-    dims, expected = ds["regret"].dims, (setting_dim(ds), *BLOCK_DIMS)
-    if set(dims) != set(expected):
+    dims, expected = ds["regret"].dims, (*setting_dims(ds), *BLOCK_DIMS)
+    if set(dims) != set(expected) or len(dims) != len(expected):
         return f"not a gambitts results file (`regret` has dims {tuple(dims)}, not {expected})"
     if "experiment" not in ds.attrs:
         return "not a gambitts results file (no `experiment` attribute)"
     if 0 in ds["regret"].shape:
         return f"empty (`regret` has shape {dict(ds['regret'].sizes)})"
-    for dim in ("agent", setting_dim(ds)):
+    for dim in ("agent", *setting_dims(ds)):
         labels = [str(label) for label in ds[dim].values] if dim in ds.coords else []
         if len(set(labels)) != ds.sizes[dim]:
             return f"damaged (its `{dim}` labels are missing or repeated)"
@@ -103,17 +145,20 @@ def _final_mean_and_half_width(regret: xr.DataArray) -> tuple[xr.DataArray, xr.D
 def final_regret_summary(ds: xr.Dataset) -> list[RegretSummary]:
     """Return mean final cumulative regret per (setting, agent) with a 95% interval of the mean.
 
-    The interval's bounds are NaN for a cell with fewer than two replicates.
+    A grid block has one setting per combination of its axes (the first varying slowest). The
+    interval's bounds are NaN for a cell with fewer than two replicates.
     """
-    dim = setting_dim(ds)
     mean, half_width = _final_mean_and_half_width(ds["regret"])
     rows = []
-    for setting in ds[dim].values:
+    for coords in setting_coords(ds):
+        label = setting_label(coords)
         for agent in ds["agent"].values:
-            at = {dim: setting, "agent": agent}
+            at = {**coords, "agent": agent}
             m, h = float(mean.sel(at)), float(half_width.sel(at))
             if np.isfinite(m):
-                rows.append(RegretSummary(str(setting), str(agent), m, m - h, m + h))
+                rows.append(
+                    RegretSummary(label, str(agent), m, m - h, m + h, tuple(coords.items()))
+                )
     return rows
 
 
@@ -136,14 +181,16 @@ def format_table(rows: list[list[str]]) -> list[str]:
 def format_summary(ds: xr.Dataset) -> str:
     """Return a plain-text table of :func:`final_regret_summary`, one row per setting.
 
-    Each cell reads ``mean [low, high]``; the interval is ``n/a`` with a single replicate.
+    A grid block has one row per combination, labelled ``noise_level=sd_1, n_prompts=8``. Each
+    cell reads ``mean [low, high]``; the interval is ``n/a`` with a single replicate.
     """
-    dim = setting_dim(ds)
+    dims = setting_dims(ds)
     agents = [str(a) for a in ds["agent"].values]
-    settings = [str(v) for v in ds[dim].values]
+    settings = [setting_label(coords) for coords in setting_coords(ds)]
     cells = {(r.setting, r.agent): f"{r.mean:.1f} {r.interval}" for r in final_regret_summary(ds)}
+    header = dims[0] if len(dims) == 1 else "setting"
     table = format_table(
-        [[dim, *agents]] + [[s, *(cells.get((s, a), "-") for a in agents)] for s in settings]
+        [[header, *agents]] + [[s, *(cells.get((s, a), "-") for a in agents)] for s in settings]
     )
     n = ds.sizes["replicate"]
     replicates = f"{n} replicates" if n != 1 else "1 replicate (no interval)"
@@ -181,11 +228,14 @@ def format_fit_diagnostics(diagnostics: xr.Dataset) -> str:
 
     Per (setting, agent): the divergent transitions and fit wall time summed over refits and
     replicates; then per model variable the largest R-hat and the smallest bulk and tail ESS
-    (none for Laplace and ADVI fits, which have no chains).
+    (none for Laplace and ADVI fits, which have no chains). A grid block's setting names both
+    its axes.
     """
-    setting = next(
-        d for d in diagnostics.dims if d not in ("agent", "refit", "replicate", "variable")
-    )
+    dims = [
+        d
+        for d in diagnostics["wall_time"].dims
+        if d not in ("agent", "refit", "replicate", "variable")
+    ]
     over = ["refit", "replicate"]
     rhat = diagnostics["rhat_max"].max(over)
     bulk = diagnostics["ess_bulk_min"].min(over)
@@ -193,9 +243,11 @@ def format_fit_diagnostics(diagnostics: xr.Dataset) -> str:
     divergences = diagnostics["divergences"].where(diagnostics["divergences"] >= 0).sum(over)
     wall = diagnostics["wall_time"].sum(over)
     lines = []
-    for s in diagnostics[setting].values:
+    labels = [[str(label) for label in diagnostics[dim].values] for dim in dims]
+    for combination in itertools.product(*labels):
+        setting = ", ".join(f"{dim} {label}" for dim, label in zip(dims, combination, strict=True))
         for agent in diagnostics["agent"].values:
-            at = {setting: s, "agent": agent}
+            at = {**dict(zip(dims, combination, strict=True)), "agent": agent}
             if not float(wall.sel(at)) > 0:
                 continue  # an agent without fits
             mcmc = bool((diagnostics["divergences"].sel(at) >= 0).any())
@@ -204,9 +256,7 @@ def format_fit_diagnostics(diagnostics: xr.Dataset) -> str:
                 if mcmc
                 else "no chains (Laplace or ADVI)"
             )
-            lines.append(
-                f"{setting} {s}, {agent}: {chains}, {float(wall.sel(at)):.1f} s of fitting"
-            )
+            lines.append(f"{setting}, {agent}: {chains}, {float(wall.sel(at)):.1f} s of fitting")
             for variable in diagnostics["variable"].values:
                 here = {**at, "variable": variable}
                 if np.isfinite(float(rhat.sel(here))):

@@ -178,7 +178,9 @@ def run_sweep(
         Recompute configurations that are already on disk.
     save_posteriors : sequence of int
         Replicates whose final posteriors are stored in each block's file, as groups
-        ``posteriors/<setting>/<agent>/replicate_<r>`` (ArviZ ``posterior`` layout, arms on a
+        ``posteriors/<setting>/<agent>/replicate_<r>`` (a grid block's
+        ``posteriors/<first axis>/<second axis>/<agent>/replicate_<r>``, e.g.
+        ``posteriors/sd_1/8/poGAMBITTS/replicate_0``; ArviZ ``posterior`` layout, arms on a
         ``prompt`` dimension labelled by the prompts). They are
         recomputed by replaying those replicates, which gives exactly their trajectories.
     progress : callable, optional
@@ -560,7 +562,8 @@ def _posterior_groups(
         for config in setting.configs:
             posteriors = final_posteriors(config, db, seed=seed, replicates=replicates)
             for replicate, posterior in posteriors.items():
-                path = f"posteriors/{setting.label}/{config.agent.label}/replicate_{replicate}"
+                where = "/".join(setting.coords[dim] for dim in spec.setting_dims)
+                path = f"posteriors/{where}/{config.agent.label}/replicate_{replicate}"
                 # Named prompts, on a dimension of their own: the file's `arm` holds indices.
                 groups[path] = (
                     posterior.rename({"arm": "prompt"}) if "arm" in posterior.dims else posterior

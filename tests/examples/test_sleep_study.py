@@ -47,14 +47,21 @@ def test_the_sleep_study_runs_end_to_end(tmp_path, monkeypatch):
         "--replicates", "3", "--horizon", "40", "--workers", "1", "--save-posteriors", "0",
     )  # fmt: skip
     assert "sleep_noise: final cumulative regret at T=40" in simulated
+    assert "noise_level=sd_2, n_prompts=8" in simulated  # the block crosses two axes
     with xr.open_dataset(out / "sleep_noise.nc", engine="h5netcdf") as ds:
-        assert dict(ds["regret"].sizes) == {"noise_level": 3, "agent": 5, "replicate": 3, "t": 40}
-        assert list(ds["noise_sd"].values) == [0.25, 0.5, 1.0]
+        assert ds["regret"].dims == ("noise_level", "n_prompts", "agent", "replicate", "t")
+        assert dict(ds["regret"].sizes) == {
+            "noise_level": 3, "n_prompts": 2, "agent": 5, "replicate": 3, "t": 40,
+        }  # fmt: skip
+        assert ds.attrs["varies"] == "noise_level,n_prompts"
+        assert list(ds["n_prompts"].values) == ["4", "8"]
+        assert ds["noise_sd"].sel(n_prompts="4").values.tolist() == [0.25, 0.5, 1.0]
+        assert (ds["arm_prompt"].sel(n_prompts="4").isel(arm=slice(4, None)) == "").all()
         evening = ds.set_xindex("time_of_day").sel(time_of_day="evening")
         assert evening.sizes["cell"] == 6
     assert (out / "plots" / "sleep_noise.png").stat().st_size > 10_000
 
     _gambitts("plot", str(out))
-    assert "| noise_level | agent |" in _gambitts("report", str(out))
+    assert "| noise_level | n_prompts | agent |" in _gambitts("report", str(out))
     inspected = _gambitts("inspect", str(out / "sleep_noise.nc"))
-    assert "beta[warmth]" in inspected and "/posteriors/sd_0/poGAMBITTS/replicate_0" in inspected
+    assert "beta[warmth]" in inspected and "/posteriors/sd_0/8/poGAMBITTS/replicate_0" in inspected
