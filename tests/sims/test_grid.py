@@ -220,6 +220,7 @@ def test_a_grid_figure_has_rows_for_the_first_axis_and_columns_for_the_second(gr
     grid_path, _ = grid_run
     ds = _load(grid_path)
     figure = _regret_figure(ds)
+    assert figure.axes[0].get_subplotspec().get_gridspec().get_geometry() == (2, 2)
     axes = np.array(figure.axes).reshape(2, 2)
     assert axes[1, 0].get_title() == "noise_level = sd_2 (sd 12.64)\nn_prompts = 5"
     assert axes[0, 1].get_title() == "noise_level = sd_0 (sd 0.71)\nn_prompts = 3"
@@ -299,3 +300,14 @@ def test_fit_diagnostics_of_a_grid_carry_both_dims():
     assert text[-2].startswith("noise_level sd_2, n_prompts 3, poGAMBITTS:")
     assert text[-1].split() == ["beta", "R-hat", "1.010,", "bulk", "ESS", "400,", "tail", "ESS",
                                 "300"]  # fmt: skip
+
+
+def test_the_command_refuses_a_bad_grid_in_one_line(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text(GRID.replace("n_prompts: [5, 3]", "n_prompts: [5, 3]\n  vary: n_prompts"))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["simulate", "--config", str(config), "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1
+    assert "give either `grid` (two axes) or `vary` and `values` (one), not both" in result.output
+    assert not out.exists()
