@@ -98,6 +98,7 @@ from scipy.special import ndtr
 from gambitts.agents.base import all_finite
 from gambitts.agents.refit import ENGINES, FitSettings, ModelRefitter
 from gambitts.agents.two_stage import TwoStageAgent
+from gambitts.agents.user_modules import FILE_MODULE_PREFIX
 from gambitts.errors import InputError
 from gambitts.models.diagnostics import stack_diagnostics, unhealthy
 from gambitts.models.random_streams import BatchRandom, as_replicate_random
@@ -131,9 +132,6 @@ def check_builder(builder: Any, name: str, signature: str) -> None:
         raise TypeError(f"`{name}` must be a callable {signature}, got {type(builder).__name__}")
 
 
-#: Modules that :mod:`gambitts.sims.user_code` loads from a file by path have names that start
-#: with this; their functions are named by file in messages (see :func:`builder_reference`).
-FILE_MODULE_PREFIX = "gambitts_user_"
 
 
 class BuilderError(InputError):

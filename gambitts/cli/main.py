@@ -235,9 +235,9 @@ def simulate(
     )
     check_saved_replicates(specs, saved)
     check_memory(specs, chunk_size=chunk_size, workers=1 if scheduler else workers)
-    out = check_writable_directory(out_dir)
-    if plot and (out / "plots").exists() and not (out / "plots").is_dir():
-        raise OutputError(f"cannot write figures: {str(out / 'plots')!r} is a file, not a folder")
+    plots = Path(out_dir) / "plots"
+    if plot and plots.exists() and not plots.is_dir():
+        raise OutputError(f"cannot write figures: {str(plots)!r} is a file, not a folder")
     reading_given = bool(context_columns) or contexts_file is not None or message_column is not None
     if reading_given and not prompt_db:
         raise InputError(
@@ -250,6 +250,7 @@ def simulate(
     else:
         db = make_standin_database()
     check_against_database(specs, db)
+    out = check_writable_directory(out_dir)  # made only once everything else is checked
     click.echo(f"{len(specs)} block(s): {', '.join(s.name for s in specs)}; seed {seed}", err=True)
 
     def notify(message: str) -> None:

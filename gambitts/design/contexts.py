@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -30,6 +31,16 @@ import numpy as np
 
 from gambitts.errors import InputError
 
+#: Names a context variable may not have: they name other coordinates or variables of
+#: databases and results files (a variable called ``t`` would replace the round coordinate).
+RESERVED_NAMES: frozenset[str] = frozenset(
+    {"cell", "prompt", "draw", "dim", "z", "n_draws", "message", "agent", "replicate", "t",
+     "arm", "setting", "regret", "action", "reward", "optimal_action", "context_cell",
+     "expected_reward", "arm_prompt", "noise_sd", "noise_level", "n_prompts", "modelled_dim",
+     "draws_per_cell", "n_dims", "chain", "feature", "refit", "variable"}
+)  # fmt: skip
+#: Most cells a space may have: results store a round's cell as a 16-bit integer.
+MAX_CELLS = 32_767
 #: Separator of level labels in a cell label, e.g. ``"home/1"``.
 CELL_LABEL_SEPARATOR = "/"
 
@@ -72,6 +83,11 @@ class ContextVariable:
             raise ContextSpaceError(
                 f"context variable {self.name!r}: `levels` must be distinct and not empty, "
                 f"got {list(levels)}"
+            )
+        if self.name in RESERVED_NAMES:
+            raise ContextSpaceError(
+                f"a context variable cannot be called {self.name!r}: that name is taken in "
+                "databases and results files; rename the column or variable"
             )
         object.__setattr__(self, "levels", levels)
         if self.values is not None:
@@ -149,6 +165,16 @@ class ContextSpace:
         object.__setattr__(self, "variables", variables)
         if self.cells is not None:
             object.__setattr__(self, "cells", self._checked_cells(self.cells))
+        n_cells = (
+            len(self.cells)
+            if self.cells is not None
+            else math.prod(len(v.levels) for v in variables)
+        )  # counted before the cells are built, which a huge product could not be
+        if n_cells > MAX_CELLS:
+            raise ContextSpaceError(
+                f"a context space may have at most {MAX_CELLS} cells, got {n_cells}; "
+                "bin or drop context variables"
+            )
         if self.probabilities is not None:
             object.__setattr__(self, "probabilities", self._checked_probabilities())
 

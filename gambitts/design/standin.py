@@ -99,12 +99,15 @@ def make_standin_database(
         Entropy of the :class:`numpy.random.SeedSequence`; equal seeds give equal databases.
     n_draws : int, default 950
         Draws per (prompt, context cell), as in the paper's generator-access block.
+    contexts : ContextSpace, default the paper's
+        The cells to generate: each one-hot variable shifts the scores per level, each numeric
+        one along its values (the paper's space gives the calibrated stand-in).
 
     Returns
     -------
     PromptDatabase
-        40 prompts ("more optimism", "less optimism", ...) x 12 cells x ``n_draws`` draws x the
-        20 style dims of ``environments.yaml``.
+        40 prompts ("more optimism", "less optimism", ...) x the space's cells (12 for the
+        paper's) x ``n_draws`` draws x the 20 style dims of ``environments.yaml``.
 
     Raises
     ------

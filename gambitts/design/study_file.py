@@ -28,13 +28,13 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gambitts.design.contexts import ContextSpace, ContextSpaceError
 from gambitts.errors import InputError
+from gambitts.yaml_files import StrictLoader, read_yaml_text, yaml_problem
 
 #: Plain decimal integers; any other YAML 1.1 integer form (octal ``01``, base 60 ``12:30``, hex
 #: ``0x1F``, ``1_000``) is read as the text written.
@@ -46,25 +46,12 @@ class StudyFileError(InputError):
     """A study file cannot be read, or one of its sections is invalid."""
 
 
-class _StudyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key given twice and keeps odd numbers as text.
+class _StudyLoader(StrictLoader):
+    """:class:`~gambitts.yaml_files.StrictLoader` that keeps YAML 1.1's odd numbers as text.
 
-    Plain YAML keeps the last of two equal keys, so a duplicated variable or section would
-    silently drop the first. YAML 1.1 reads ``01`` as 1 (octal) but ``08`` as text, and ``12:30``
-    as 750 (base 60); a level label written so is kept as the text written.
+    YAML 1.1 reads ``01`` as 1 (octal) but ``08`` as text, and ``12:30`` as 750 (base 60); a
+    level label written so is kept as the text written.
     """
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (also on line {seen[key] + 1})",
-                    key_node.start_mark,
-                )  # fmt: skip
-            seen[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep=deep)
 
 
 def _construct_int(loader: _StudyLoader, node: yaml.ScalarNode) -> int | str:
@@ -169,17 +156,13 @@ def read_study_document(path: str | os.PathLike) -> dict[str, Any]:
     """
     source = _source(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except IsADirectoryError:
-        raise StudyFileError(f"{source} is a directory; give a YAML file") from None
-    except OSError as error:
-        raise StudyFileError(f"cannot read {source}: {error.strerror}; check the path") from None
-    except UnicodeDecodeError:
-        raise StudyFileError(f"{source} is not a UTF-8 text file; give a YAML file") from None
+        text = read_yaml_text(path, source)
+    except ValueError as error:
+        raise StudyFileError(str(error)) from None
     try:
         document = yaml.load(text, Loader=_StudyLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as error:
-        raise StudyFileError(f"{source} is not valid YAML: {_yaml_problem(error)}") from None
+        raise StudyFileError(f"{source} is not valid YAML: {yaml_problem(error)}") from None
     if not isinstance(document, dict) or not document:
         raise StudyFileError(
             f"{source} must be a YAML mapping of sections such as `contexts:`, got "
@@ -260,11 +243,3 @@ def describe_context_space(contexts: ContextSpace) -> str:
 
 def _source(path: str | os.PathLike) -> str:
     return f"study file '{path}'"
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    """Return a YAML error as one line, with the line number where it has one."""
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-    problem = " ".join(str(problem).split())
-    return f"{problem} at line {mark.line + 1}" if mark is not None else problem

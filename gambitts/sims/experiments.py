@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -28,6 +27,7 @@ from gambitts.errors import InputError
 from gambitts.models.priors import LinearPrior
 from gambitts.sims.user_code import check_reference, import_function, source_fingerprint
 from gambitts.sims.worlds.custom import OutcomeDefinition
+from gambitts.yaml_files import StrictLoader, read_yaml_text, yaml_problem
 
 AGENT_KINDS: tuple[str, ...] = (
     "StdTS",
@@ -69,8 +69,8 @@ class AgentSpec:
     Attributes
     ----------
     kind : str
-        One of ``StdTS``, ``StdTS:Contextual``, ``poGAMBITTS``, ``foGAMBITTS``,
-        ``ens-poGAMBITTS``.
+        One of :data:`AGENT_KINDS`: ``StdTS``, ``StdTS:Contextual``, ``poGAMBITTS``,
+        ``foGAMBITTS``, ``ens-poGAMBITTS``, ``custom-poGAMBITTS``, ``custom-foGAMBITTS``.
     label : str
         Name in results and plots; defaults to ``kind``.
     dims : tuple of str
@@ -517,6 +517,11 @@ class ExperimentSpec:
 
     def _check_values(self, axis: str, values: tuple, where: str) -> None:
         """Check each value of ``axis`` (as ``vary`` would) and refuse a repeated one."""
+        if axis == "n_dims" and isinstance(self.outcome_model, OutcomeDefinition):
+            raise ExperimentError(
+                f"experiment {self.name!r}: `n_dims` picks subsets of the paper's linear_full "
+                "world; a world of your own has its own dims, so vary the agents' `dims` instead"
+            )
         for value in values:
             _check_value(axis, value, self.n_noise_levels)
         labels = [_label(axis, value) for value in values]
@@ -667,8 +672,6 @@ class ExperimentSpec:
         return data
 
 
-#: Largest experiment file read (a YAML text of a few blocks is a few kB).
-_MAX_FILE_BYTES = 4 * 2**20
 #: Agent labels name results coordinates and NetCDF groups: printable, no path separators.
 _LABEL = re.compile(r"^(?![.])[^/\\\x00-\x1f\x7f]{1,100}$")
 #: Block names become file names (``OUT/<name>.nc``, ``OUT/plots/<name>.png``).
@@ -791,48 +794,12 @@ def experiment_from_dict(name: str, mapping: Any) -> ExperimentSpec:
     return ExperimentSpec(name=name, **values)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key given twice in one mapping.
-
-    Plain YAML keeps the last of two equal keys, so a duplicated block or field would silently
-    drop the first definition.
-    """
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[Any, Any] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # `<<: *anchor` merges; its keys may be overridden here, as YAML says
-            key = self.construct_object(key_node, deep=True)
-            try:
-                hash(key)
-            except TypeError:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"a mapping key must be a plain value, got {_shown(key)}",
-                    key_node.start_mark,
-                ) from None  # fmt: skip
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (also on line {seen[key] + 1})",
-                    key_node.start_mark,
-                )  # fmt: skip
-            seen[key] = key_node.start_mark.line
-        return super().construct_mapping(node, deep=deep)
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
-    """Return a YAML error as one line, with the line number where it has one."""
-    mark = getattr(error, "problem_mark", None)
-    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-    return f"{problem} at line {mark.line + 1}" if mark is not None else problem
-
-
 def experiments_from_yaml(text: str, source: str = "experiment file") -> dict[str, ExperimentSpec]:
     """Validate a YAML document mapping experiment names to definitions."""
     try:
-        document = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+        document = yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as error:
-        raise ExperimentError(f"{source} is not valid YAML: {_yaml_problem(error)}") from None
+        raise ExperimentError(f"{source} is not valid YAML: {yaml_problem(error)}") from None
     if not isinstance(document, dict) or not document:
         raise ExperimentError(
             f"{source} must map experiment names to definitions (see `gambitts experiments`)"
@@ -848,25 +815,12 @@ def experiments_from_yaml(text: str, source: str = "experiment file") -> dict[st
 
 def load_experiment_file(path: str | os.PathLike) -> dict[str, ExperimentSpec]:
     """Read user-defined experiments from a YAML file (same schema as the shipped ones)."""
-    path = Path(path)
-    if path.exists() and not path.is_file():
-        raise ExperimentError(f"experiment file {str(path)!r} is not a regular file")
-    if path.is_file() and path.stat().st_size > _MAX_FILE_BYTES:
-        raise ExperimentError(
-            f"experiment file {str(path)!r} is larger than {_MAX_FILE_BYTES // 2**20} MB; "
-            "an experiment file is a short YAML text"
-        )
+    source = f"experiment file {str(path)!r}"
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ExperimentError(
-            f"cannot read experiment file {str(path)!r}: {error.strerror}"
-        ) from None
-    except UnicodeDecodeError:
-        raise ExperimentError(
-            f"experiment file {str(path)!r} is not a UTF-8 text file; give a YAML file"
-        ) from None
-    return experiments_from_yaml(text, f"experiment file {str(path)!r}")
+        text = read_yaml_text(path, source)
+    except ValueError as error:
+        raise ExperimentError(str(error)) from None
+    return experiments_from_yaml(text, source)
 
 
 @cache

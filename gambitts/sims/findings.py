@@ -322,7 +322,7 @@ def write_findings(
     _make_folder(out.parent)
     for name, ds in results.items():
         lines += [f"## {name}", "", ds.attrs.get("description", ""), ""]
-        figure = Path(results_dir) / "plots" / f"{ds.attrs.get('experiment', name)}.png"
+        figure = Path(results_dir) / "plots" / f"{name}.png"  # as `gambitts plot` names it
         if figure.is_file():  # copied beside the page, so that the page stands on its own
             copy = _make_folder(out.parent / "figures") / figure.name
             with atomic_path(copy) as temporary:

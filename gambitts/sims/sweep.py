@@ -43,6 +43,9 @@ ProgressCallback = Callable[[int], None]
 
 #: Largest root seed: it is stored as a signed 64-bit NetCDF attribute.
 MAX_SEED = 2**63 - 1
+#: Largest expected reward a world may produce: rewards are stored as float32 (max 3.4e38) and
+#: agents sum their squares.
+_MAX_REWARD = 1e15
 #: How long to wait for a Dask scheduler to answer.
 _CONNECT_TIMEOUT = "20s"
 #: The local Dask workers' scratch folder, inside the output folder.
@@ -103,11 +106,16 @@ class SweepPlan:
 
 
 def database_fingerprint(db: PromptDatabase) -> str:
-    """Return a short hash of a database's contents (part of every results key)."""
+    """Return a short hash of a database's contents (part of every results key).
+
+    It covers the scores, counts, names and the context space (levels, values, cells, arrival
+    probabilities): each changes what a run computes.
+    """
     digest = hashlib.sha256()
     digest.update(np.ascontiguousarray(db.n_draws).tobytes())
     digest.update(np.nan_to_num(db.z).tobytes())
     digest.update(json.dumps([db.prompts, db.dims]).encode())
+    digest.update(db.contexts.to_json().encode())
     return digest.hexdigest()[:16]
 
 
@@ -321,9 +329,14 @@ def check_against_database(
                         "it uses all of each cell's draws"
                     )
             checked = (config.outcome_model, config.outcome_dims)
-            if checked not in worlds_checked:  # its context terms and, for a function, a call
-                outcome.context_offset(db.contexts)
-                outcome.row_effects(db, np.arange(1))
+            if checked not in worlds_checked:  # the world's expected rewards must be finite
+                table = outcome.expected_reward_table(db)
+                if not np.isfinite(table).all() or np.abs(table).max() > _MAX_REWARD:
+                    raise InputError(
+                        f"{where}: the outcome model's expected rewards are not finite numbers "
+                        f"of a usable size (largest {np.nanmax(np.abs(table)):.3g}); check its "
+                        "coefficients and the database's scores"
+                    )
                 worlds_checked.add(checked)
 
 
@@ -495,7 +508,11 @@ def _write_block(
         with xr.open_dataset(_config_path(out, plan.keys[run]), engine="h5netcdf") as ds:
             results[run.config] = ds.load()
     dataset = experiment_dataset(spec, results, seed=seed, db=db)
-    dataset.attrs.update(provenance())
+    dataset.attrs.update(
+        provenance(),
+        prompt_db_fingerprint=database_fingerprint(db),
+        context_space=db.contexts.to_json(),
+    )
     groups = _posterior_groups(spec, db, seed, save_posteriors)
     diagnostics = experiment_fit_diagnostics(spec, results)
     if diagnostics is not None:
@@ -525,7 +542,7 @@ def _run_description(path: Path) -> dict[str, Any] | None:
         "replicates": sizes["replicate"],
         "horizon": sizes["t"],
         "config": attrs.get("config"),
-        "prompt_db": attrs.get("prompt_db"),
+        "prompt_db": attrs.get("prompt_db_fingerprint"),
         "code": attrs.get("code"),
     }
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import gambitts
+from gambitts.agents.user_modules import FILE_MODULE_PREFIX
 from gambitts.errors import InputError
 
 
@@ -81,10 +82,7 @@ def _load_file(path: Path, what: str) -> Any:
     path = path.resolve()
     if not path.is_file():
         raise UserCodeError(f"{what}: no such file {str(path)!r}")
-    # One module per file, loaded once per process. (Imported here: the custom agents' module
-    # brings ArviZ and PyMC, which only a run with a user's file needs.)
-    from gambitts.agents.custom import FILE_MODULE_PREFIX
-
+    # One module per file, loaded once per process.
     digest = hashlib.sha256(str(path).encode()).hexdigest()[:12]
     name = f"{FILE_MODULE_PREFIX}{path.stem}_{digest}"
     if name in sys.modules:

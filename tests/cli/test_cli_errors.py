@@ -246,3 +246,15 @@ def test_outputs_are_checked_before_anything_is_written(tmp_path, monkeypatch, a
     result = _run(*args)
     assert result.exit_code == 2 and message in result.output, result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_missing_database_leaves_no_output_folder(tmp_path):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    out = tmp_path / "new"
+    result = _run(
+        "simulate", "--config", str(config), "--prompt-db", str(tmp_path / "missing.csv"),
+        "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 2 and "missing.csv" in result.output
+    assert not out.exists()

@@ -74,9 +74,11 @@ def test_the_paper_space_round_trips_through_a_study_file(tmp_path) -> None:
 
 def test_yaml_number_forms_stay_the_text_written(tmp_path) -> None:
     """YAML 1.1 would read 01 as 1 (octal) but 08 as text, and 12:30 as 750; labels stay text."""
-    text = "contexts:\n  variables:\n    - {name: t, levels: [01, 08, '09', 12:30, 1_000, 7, -2]}\n"
+    text = (
+        "contexts:\n  variables:\n    - {name: tt, levels: [01, 08, '09', 12:30, 1_000, 7, -2]}\n"  # noqa: E501
+    )
     contexts = load_context_space(write(tmp_path, text))
-    assert contexts.variable("t").levels == ("01", "08", "09", "12:30", "1_000", "7", "-2")
+    assert contexts.variable("tt").levels == ("01", "08", "09", "12:30", "1_000", "7", "-2")
 
 
 def test_the_contexts_section_reader_is_public() -> None:
@@ -182,7 +184,7 @@ def test_unreadable_study_files(tmp_path, kind: str) -> None:
         path.write_bytes(b"contexts: \xff\xfe\n")
     message = {
         "missing": r"cannot read study file '.*': No such file",
-        "directory": r"study file '.*' is a directory; give a YAML file",
+        "directory": r"study file '.*' is not a regular file; give a YAML file",
         "not-utf8": r"study file '.*' is not a UTF-8 text file",
     }[kind]
     with pytest.raises(StudyFileError, match=message) as info:
@@ -205,3 +207,16 @@ def test_describe_context_space() -> None:
     )
     many = ContextSpace((ContextVariable("hour", tuple(str(h) for h in range(24))),))
     assert describe_context_space(many) == "hour (0, 1, 2, 3, 4, 5, 6, ... (24 levels)): 24 cells"
+
+
+def test_the_study_loader_refuses_what_the_experiment_loader_refuses(tmp_path) -> None:
+    """One strict YAML loader serves both: unhashable keys are one line, merge keys work."""
+    with pytest.raises(StudyFileError, match="a mapping key must be a plain value") as caught:
+        load_context_space(write(tmp_path, "? [p, q]\n: 1\n"))
+    assert "\n" not in str(caught.value)
+    merged = (
+        "base: &v {name: day, levels: [weekday, weekend]}\n"
+        "contexts:\n  variables:\n    - {<<: *v, name: day2}\n"
+    )
+    with pytest.raises(StudyFileError, match="unknown"):  # `base` is not a section
+        load_context_space(write(tmp_path, merged))

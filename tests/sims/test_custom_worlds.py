@@ -133,3 +133,31 @@ def test_context_terms_must_fit_the_databases_context_space(tmp_path, standin_db
     specs = list(experiments_from_yaml(_block(world)).values())
     with pytest.raises(InputError, match=r"context variable\(s\) \['time_of_day'\]"):
         run_sweep(specs, standin_db, tmp_path, workers=1)
+
+
+@pytest.mark.parametrize(
+    "terms,message",
+    [
+        ({"curr_loc": {"work": True}}, "effect of curr_loc=work must be a finite number, got True"),
+        ({"curr_loc": {"work": "2.5"}}, "must be a finite number, got '2.5'"),
+        ({"curr_loc": {"work": float("nan")}}, "must be a finite number, got nan"),
+        ({"prev_steps": float("inf")}, "`prev_steps` must be a finite number, got inf"),
+    ],
+    ids=["bool", "text", "nan", "inf"],
+)
+def test_context_effects_must_be_finite_numbers(terms, message):
+    with pytest.raises(InputError, match=message):
+        OutcomeDefinition.from_mapping({**LINEAR, "context_coefs": terms})
+
+
+def test_a_world_whose_rewards_are_unusable_is_refused_before_any_work(tmp_path, standin_db):
+    world = {**LINEAR, "coefs": {"optimism": 1e300}, "intercept": 1e300}
+    specs = list(experiments_from_yaml(_block(world)).values())
+    with pytest.raises(InputError, match="expected rewards are not finite numbers of a usable"):
+        run_sweep(specs, standin_db, tmp_path, workers=1)
+    assert not list(tmp_path.glob("configs/*.nc"))
+
+
+def test_n_dims_cannot_vary_with_a_world_of_ones_own():
+    with pytest.raises(ExperimentError, match="`n_dims` picks subsets of the paper's"):
+        experiments_from_yaml(_block(LINEAR, vary="n_dims", values=[3]))

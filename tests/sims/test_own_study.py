@@ -88,3 +88,27 @@ def test_an_own_study_runs_with_its_cells_features_and_arrival(tmp_path, monkeyp
     posterior = tree["posteriors/sd_0/poGAMBITTS/replicate_0"].to_dataset()
     features = [str(f) for f in posterior["feature"].values]
     assert "sleep" in features and "time_of_day[evening]" in features
+
+
+def test_the_results_key_changes_with_the_context_space_alone(tmp_path, monkeypatch):
+    from gambitts.sims.sweep import database_fingerprint
+
+    db, _ = _study(tmp_path, monkeypatch)
+    uniform = ContextSpace(SPACE.variables)
+    other = PromptDatabase(
+        z=db.z, n_draws=db.n_draws, prompts=db.prompts, dims=db.dims, contexts=uniform
+    )
+    assert database_fingerprint(other) != database_fingerprint(db)
+
+
+def test_context_variables_may_not_take_the_names_of_results_coordinates():
+    import pytest
+
+    from gambitts.design.contexts import ContextSpaceError
+
+    for name in ("t", "cell", "replicate", "agent", "prompt"):
+        with pytest.raises(ContextSpaceError, match=f"cannot be called {name!r}"):
+            ContextVariable(name, ("a", "b"))
+    with pytest.raises(ContextSpaceError, match="at most 32767 cells, got 40000"):
+        many = tuple(str(i) for i in range(200))
+        ContextSpace((ContextVariable("a", many), ContextVariable("b", many)))

@@ -233,15 +233,25 @@ def _context_terms(name: str, terms: Any) -> dict[str, dict[str, float] | float]
     checked: dict[str, dict[str, float] | float] = {}
     for variable, term in terms.items():
         if isinstance(term, dict):
-            checked[str(variable)] = {str(level): float(v) for level, v in term.items()}
+            checked[str(variable)] = {
+                str(level): _finite(v, f"outcome model {name!r}: effect of {variable}={level}")
+                for level, v in term.items()
+            }
         elif isinstance(term, int | float) and not isinstance(term, bool):
-            checked[str(variable)] = float(term)
+            checked[str(variable)] = _finite(term, f"outcome model {name!r}: `{variable}`")
         else:
             raise InputError(
                 f"outcome model {name!r}: the context term of {variable!r} must be a mapping of "
                 f"levels to effects or one coefficient, got {term!r}"
             )
     return checked
+
+
+def _finite(value: Any, where: str) -> float:
+    """Return ``value`` as a float if it is a finite real number (``true`` and ``"2"`` are not)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
+        raise InputError(f"{where} must be a finite number, got {value!r}")
+    return float(value)
 
 
 def _term_per_level(name: str, variable: Any, term: dict[str, float] | float) -> np.ndarray:

@@ -1,6 +1,7 @@
 """The generator-mediated world: contexts, generator draws, rewards and regret.
 
-Each round the environment draws a context cell uniformly, the agent picks a prompt (arm), the
+Each round the environment draws a context cell (as the database's context space says: uniformly
+unless it gives arrival probabilities), the agent picks a prompt (arm), the
 environment delivers a message whose embedding ``Z`` is a uniformly drawn database row of cell
 (prompt, context), and the reward is ``Y = f(Z, x) + e`` with ``e ~ N(0, noise_sd^2)``. Regret is
 ``max_a mu(a, x) - mu(a_t, x)`` with ``mu`` the exact mean of ``f`` over the cell's rows.
