@@ -119,6 +119,26 @@ def check_writable_directory(directory: str | os.PathLike) -> Path:
     return path
 
 
+def make_folder(path: str | os.PathLike) -> Path:
+    """Create the folder ``path`` (and its parents) if needed; return it.
+
+    Raises
+    ------
+    OutputError
+        If a file stands where the folder should be, or the folder cannot be created.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{str(path)!r} is a file, not a folder; remove it and run again")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(
+            f"cannot create folder {str(path)!r}: {error.strerror or error}"
+        ) from None
+    return path
+
+
 def require_free_space(path: str | os.PathLike, needed: int) -> None:
     """Raise :class:`OutputError` unless ``path`` 's folder has ``needed`` bytes free."""
     path = Path(path)

@@ -132,8 +132,6 @@ def check_builder(builder: Any, name: str, signature: str) -> None:
         raise TypeError(f"`{name}` must be a callable {signature}, got {type(builder).__name__}")
 
 
-
-
 class BuilderError(InputError):
     """A user's model builder raised, exited, or returned something that breaks its contract.
 

@@ -90,6 +90,34 @@ def _positive(ctx: click.Context, param: click.Parameter, value: int | None) -> 
     return value
 
 
+def _long_format_reading(what: str):
+    """Add the options that say how to read a long-format database (simulate, promptdb).
+
+    ``what`` names the file they apply to in the help texts.
+    """
+    options = (
+        click.option(
+            "--context", "context_columns", multiple=True, metavar="COLUMN",
+            help=f"A context-variable column of {what} (repeatable; levels from the data).",
+        ),
+        click.option(
+            "--contexts", "contexts_file", type=click.Path(dir_okay=False), metavar="STUDY.yaml",
+            help=f"Study file whose `contexts` declare the context space of {what}.",
+        ),
+        click.option(
+            "--message-column", metavar="COLUMN",
+            help=f"Column of {what} holding the messages' text (default: message, text).",
+        ),
+    )  # fmt: skip
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
 @main.command()
 def experiments() -> None:
     """List the shipped experiment blocks."""
@@ -136,25 +164,7 @@ def experiments() -> None:
     type=click.Path(dir_okay=False),
     help="Generator database (.nc, .csv, .parquet) instead of the built-in stand-in.",
 )
-@click.option(
-    "--context",
-    "context_columns",
-    multiple=True,
-    metavar="COLUMN",
-    help="A context column of a long-format --prompt-db (repeatable; levels from the data).",
-)
-@click.option(
-    "--contexts",
-    "contexts_file",
-    type=click.Path(dir_okay=False),
-    metavar="STUDY.yaml",
-    help="Study file whose `contexts` declare the context space of a long-format --prompt-db.",
-)
-@click.option(
-    "--message-column",
-    metavar="COLUMN",
-    help="Column of a long-format --prompt-db holding the messages' text (default: message, text).",
-)
+@_long_format_reading("a long-format --prompt-db")
 @click.option(
     "--workers",
     type=int,
@@ -484,25 +494,7 @@ def report(results_dir: str, out_path: str | None, findings_path: str | None) ->
     type=click.Path(dir_okay=False),
     help="Validate a database (.nc, .csv, .parquet) and print its shape.",
 )
-@click.option(
-    "--context",
-    "context_columns",
-    multiple=True,
-    metavar="COLUMN",
-    help="With --check: a context-variable column of a long-format file (repeatable).",
-)
-@click.option(
-    "--contexts",
-    "contexts_file",
-    type=click.Path(dir_okay=False),
-    metavar="STUDY.yaml",
-    help="With --check: a study file whose `contexts` declare the context space.",
-)
-@click.option(
-    "--message-column",
-    metavar="COLUMN",
-    help="With --check: the column holding the messages' text (default: message, text).",
-)
+@_long_format_reading("a long-format file given to --check")
 @click.option(
     "--seed", type=_SEED, default=0, show_default=True, help="Seed of the stand-in generator."
 )

@@ -16,8 +16,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from gambitts.errors import OutputError
-from gambitts.files import atomic_path, write_text_atomic
+from gambitts.files import atomic_path, make_folder, write_text_atomic
 from gambitts.sims.report import Notify, block_table, load_block, results_files
 from gambitts.sims.results import setting_dims
 
@@ -319,12 +318,12 @@ def write_findings(
             *(f"- {finding.claim} ({_blocks([finding.block])})" for finding in absent),
             "",
         ]
-    _make_folder(out.parent)
+    make_folder(out.parent)
     for name, ds in results.items():
         lines += [f"## {name}", "", ds.attrs.get("description", ""), ""]
         figure = Path(results_dir) / "plots" / f"{name}.png"  # as `gambitts plot` names it
         if figure.is_file():  # copied beside the page, so that the page stands on its own
-            copy = _make_folder(out.parent / "figures") / figure.name
+            copy = make_folder(out.parent / "figures") / figure.name
             with atomic_path(copy) as temporary:
                 shutil.copyfile(figure, temporary)
             lines += [f"![{name}](figures/{figure.name})", ""]
@@ -337,14 +336,3 @@ def write_findings(
 def _blocks(names: list[str]) -> str:
     """Return block names as markdown code, comma-separated."""
     return ", ".join(f"`{name}`" for name in names)
-
-
-def _make_folder(folder: Path) -> Path:
-    """Create ``folder`` if needed; raise :class:`OutputError` naming it if that fails."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(
-            f"cannot create folder {str(folder)!r}: {error.strerror or error}"
-        ) from None
-    return folder

@@ -76,8 +76,7 @@ def simulate(
         )
         agent.update(cells, actions, observed_z[rows], rewards)
         action[t] = actions
-        with np.errstate(over="ignore"):  # an overflow to inf is refused by _check_finite
-            reward[t] = rewards
+        reward[t] = rewards
         if progress is not None and (t + 1) % _PROGRESS_EVERY == 0:
             progress(_PROGRESS_EVERY * n_replicates)
     if progress is not None and horizon % _PROGRESS_EVERY:

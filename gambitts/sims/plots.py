@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from gambitts.errors import OutputError
-from gambitts.files import atomic_path, require_free_space
+from gambitts.files import atomic_path, make_folder, require_free_space
 from gambitts.sims.experiments import check_block_name
 from gambitts.sims.results import setting_coords, setting_dims
 
@@ -107,13 +107,7 @@ def _figure_directory(out_dir: str | os.PathLike) -> Path:
             f"cannot write figures to {str(out)!r}: it is a file, not a folder; "
             "move or remove it and plot again"
         )
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(
-            f"cannot create the figures folder {str(out)!r}: {error.strerror or error}"
-        ) from None
-    return out
+    return make_folder(out)
 
 
 def _regret_figure(ds: xr.Dataset) -> Figure:

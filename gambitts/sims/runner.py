@@ -17,7 +17,6 @@ import xarray as xr
 
 from gambitts.agents import Agent
 from gambitts.design.promptdb import PromptDatabase
-from gambitts.errors import InputError
 from gambitts.models.random_streams import BatchRandom, ReplicateRandom
 from gambitts.sims.block_results import FIT_PREFIX, experiment_dataset
 from gambitts.sims.experiments import AgentSpec, ExperimentSpec, RunConfig
@@ -81,32 +80,12 @@ def run_config(
     replicates = np.asarray(replicates, dtype=np.int64)
     run = prepare_run(config, db, seed, replicates)
     trace = run.simulate(progress)
-    _check_finite(trace, run, db)
     ds = _trace_dataset(config, db, run, trace, replicates)
     diagnostics = getattr(run.agent, "diagnostics_", None)
     if diagnostics is not None:
         diagnostics = diagnostics.assign_coords(replicate=replicates)
         ds = ds.merge(diagnostics.rename({n: FIT_PREFIX + n for n in diagnostics.data_vars}))
     return ds
-
-
-def _check_finite(trace: Trace, run: PreparedRun, db: PromptDatabase) -> None:
-    """Refuse a run whose rewards or regret overflowed, before anything is cached.
-
-    Raises
-    ------
-    InputError
-        Naming the database's largest-scored dimension of those the world reads.
-    """
-    if np.isfinite(trace.regret).all() and np.isfinite(trace.reward).all():
-        return
-    dims = list(run.world.outcome.dims)
-    largest = np.nanmax(np.abs(db.z[..., db.dim_index(dims)]), axis=(0, 1, 2))
-    worst = dims[int(np.argmax(largest))]
-    raise InputError(
-        f"the simulation produced non-finite rewards or regret: the database's scores are too "
-        f"large (column {worst!r} reaches {largest.max():.3g}); rescale the style scores"
-    )
 
 
 def _trace_dataset(

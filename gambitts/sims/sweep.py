@@ -32,7 +32,7 @@ import xarray as xr
 from gambitts import __version__
 from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError, OutputError
-from gambitts.files import remove_stale_temporaries, write_netcdf_atomic
+from gambitts.files import make_folder, remove_stale_temporaries, write_netcdf_atomic
 from gambitts.sims.block_results import experiment_dataset, experiment_fit_diagnostics
 from gambitts.sims.experiments import CUSTOM_KINDS, ExperimentSpec, RunConfig
 from gambitts.sims.provenance import code_fingerprint, provenance
@@ -220,7 +220,7 @@ def run_sweep(
     check_memory(specs, chunk_size=chunk_size, workers=1 if scheduler else workers)
     out = Path(out_dir)
     with output_lock(out):
-        _make_folder(out / "configs")
+        make_folder(out / "configs")
         for folder in (out, out / "configs", out / "plots"):
             for stale in remove_stale_temporaries(folder):
                 notify(f"removed {stale}, a temporary file left by an interrupted run")
@@ -338,6 +338,12 @@ def check_against_database(
                         "coefficients and the database's scores"
                     )
                 worlds_checked.add(checked)
+            noise_sd = float(outcome.noise_grid(db)[config.noise_level])
+            if not 0 <= noise_sd <= _MAX_REWARD:
+                raise InputError(
+                    f"{where}: the reward noise sd {noise_sd:.3g} is not a usable number; check "
+                    "the world's `noise_sd` (or the database's scores, which set the paper's)"
+                )
 
 
 #: Bytes per replicate-round kept of a run: regret, reward (float32), action, optimal action
@@ -435,16 +441,6 @@ def output_lock(out: Path) -> Iterator[None]:
                 handle.seek(0)
                 handle.truncate()
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _make_folder(path: Path) -> None:
-    """Create ``path`` (a folder of the output), or say in one line why it cannot be."""
-    if path.exists() and not path.is_dir():
-        raise OutputError(f"{str(path)!r} is a file, not a folder; remove it and run again")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise OutputError(f"cannot create folder {str(path)!r}: {error.strerror}") from None
 
 
 def _verify_finished(plan: SweepPlan, out: Path, notify: Callable[[str], None]) -> None:

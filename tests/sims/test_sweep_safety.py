@@ -176,7 +176,7 @@ def test_overflowing_results_are_refused_and_not_cached(tmp_path, standin_db):
         z=standin_db.z * 1e37, n_draws=standin_db.n_draws, prompts=standin_db.prompts,
         dims=standin_db.dims,
     )  # fmt: skip
-    with pytest.raises(InputError, match="non-finite rewards or regret.*column '"):
+    with pytest.raises(InputError, match="expected rewards are not finite numbers of a usable"):
         run_sweep(_specs(), big, tmp_path, workers=1)
     assert not list((tmp_path / "configs").glob("*.nc"))
 
@@ -187,19 +187,36 @@ def test_block_names_that_are_not_file_names_are_refused():
             experiments_from_yaml(TWO_BLOCKS.replace("few:", f"{name!r}:"))
 
 
+#: A world that works when checked before the run and fails in the run itself (its second call
+#: in any process that has not called it before: the check's call is counted in a file).
+FAILING_WORLD = """
+from pathlib import Path
+
+
+def expected_reward(z, context):
+    calls = Path(__file__).with_name("calls")
+    seen = int(calls.read_text()) if calls.exists() else 0
+    calls.write_text(str(seen + 1))
+    if seen >= 1:
+        raise RuntimeError("the world failed in the run")
+    return z[:, 0]
+"""
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_worker_error_reaches_the_caller_as_the_same_one_line_error(
-    tmp_path, standin_db, workers
+    tmp_path, standin_db, workers, monkeypatch
 ):
-    big = PromptDatabase(
-        z=standin_db.z * 1e37, n_draws=standin_db.n_draws, prompts=standin_db.prompts,
-        dims=standin_db.dims,
-    )  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "world.py").write_text(FAILING_WORLD)
+    world = "{type: python, function: world.py:expected_reward, dims: [optimism], noise_sd: 1.0}"
+    specs = _specs(TWO_BLOCKS.replace("outcome_model: linear_3d", f"outcome_model: {world}"))
     start = time.monotonic()
-    with pytest.raises(InputError, match="non-finite rewards") as caught:
-        run_sweep(_specs(), big, tmp_path, workers=workers)
+    with pytest.raises(InputError, match="RuntimeError: the world failed in the run") as caught:
+        run_sweep(specs, standin_db, tmp_path / "out", workers=workers)
     assert "\n" not in str(caught.value)
     assert time.monotonic() - start < 120
+    assert not list((tmp_path / "out").glob("configs/*.nc"))
 
 
 def test_a_copied_cache_file_is_not_taken_for_another_configuration(tmp_path, standin_db):
