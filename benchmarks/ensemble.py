@@ -46,7 +46,7 @@ def _outcome(name: str) -> OutcomeModel:
 
 def _agents(noise_sd: float) -> dict[str, Callable[[], Agent]]:
     def ensemble(config: EnsembleConfig) -> Callable[[], Agent]:
-        return lambda: EnsPoGAMBITTS(N_ARMS, len(DIMS), config=config)
+        return lambda: EnsPoGAMBITTS(N_ARMS, len(DIMS), PAPER_CONTEXTS.n_cells, config=config)
 
     return {
         "StdTS": lambda: AgentSpec("StdTS").build(N_ARMS, PAPER_CONTEXTS),
@@ -94,7 +94,9 @@ def speed(db: PromptDatabase, n_replicates: int, horizon: int) -> None:
     noise_sd = load_outcome_model("linear_3d").noise_grid(db)[0]
     agents = _agents(noise_sd)
     for n_replicates_warm in (4, 32):  # compile (or load) the serial and threaded kernels
-        _run(db, "linear_3d", EnsPoGAMBITTS(N_ARMS, 3), n_replicates_warm, 12)
+        _run(
+            db, "linear_3d", EnsPoGAMBITTS(N_ARMS, 3, PAPER_CONTEXTS.n_cells), n_replicates_warm, 12
+        )
     print(f"\nspeed: linear_3d sd_0, K={N_ARMS}, dims=3, R={n_replicates}, T={horizon}")
     print(f"{'agent':<26}{'replicate-steps/s':>20}{'seconds':>10}")
     for label in ("ens (default)", "ens (paper, fresh Adam)"):

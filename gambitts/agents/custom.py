@@ -266,7 +266,7 @@ class CustomStage2Agent(TwoStageAgent):
         self,
         n_arms: int,
         n_dims: int,
-        n_cells: int = 12,
+        n_cells: int,
         *,
         builder: Builder,
         context_features: np.ndarray | None = None,
@@ -496,7 +496,7 @@ class CustomPoGAMBITTS(CustomStage2Agent):
         Number of prompts.
     n_dims : int
         Number of modelled dimensions of ``Z``.
-    n_cells : int, default 12
+    n_cells : int
         Number of context cells.
     builder : callable
         ``builder(features, rewards) -> pymc.Model`` following the contract above.

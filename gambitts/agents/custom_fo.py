@@ -119,7 +119,7 @@ class CustomFoGAMBITTS(CustomStage2Agent):
         self,
         n_arms: int,
         n_dims: int,
-        n_cells: int = 12,
+        n_cells: int,
         *,
         builder: Callable[..., Any],
         treatment_builder: Callable[..., Any] | None = None,

@@ -171,7 +171,7 @@ class EnsPoGAMBITTS(EmbeddingAgent):
         Number of prompts.
     n_dims : int
         Number of modelled dimensions of ``Z``.
-    n_cells : int, default 12
+    n_cells : int
         Number of context cells.
     context_features : ndarray of shape (n_cells, n_context_features), optional
         Stage-2 features of each context cell; ``None`` leaves context out.
@@ -208,7 +208,7 @@ class EnsPoGAMBITTS(EmbeddingAgent):
         self,
         n_arms: int,
         n_dims: int,
-        n_cells: int = 12,
+        n_cells: int,
         *,
         context_features: np.ndarray | None = None,
         prompt_indicators: bool = False,

@@ -19,7 +19,7 @@ class StdTS(Agent):
     ----------
     n_arms : int
         Number of prompts.
-    n_cells : int, default 12
+    n_cells : int
         Number of context cells.
     contextual : bool, default False
         Keep one posterior per (context cell, arm) instead of one per arm (StdTS:Contextual).
@@ -36,7 +36,7 @@ class StdTS(Agent):
     def __init__(
         self,
         n_arms: int,
-        n_cells: int = 12,
+        n_cells: int,
         *,
         contextual: bool = False,
         prior: NormalInverseGammaPrior | None = None,

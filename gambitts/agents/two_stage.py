@@ -30,7 +30,7 @@ class TwoStageAgent(EmbeddingAgent):
         Number of prompts.
     n_dims : int
         Number of modelled dimensions of ``Z`` (the ``z`` passed to :meth:`update`).
-    n_cells : int, default 12
+    n_cells : int
         Number of context cells.
     context_features : ndarray of shape (n_cells, n_context_features), optional
         Stage-2 features of each context cell; ``None`` leaves context out of stage 2.
@@ -49,7 +49,7 @@ class TwoStageAgent(EmbeddingAgent):
         self,
         n_arms: int,
         n_dims: int,
-        n_cells: int = 12,
+        n_cells: int,
         *,
         context_features: np.ndarray | None = None,
         prompt_indicators: bool = False,
@@ -216,7 +216,7 @@ class FoGAMBITTS(TwoStageAgent):
         self,
         n_arms: int,
         n_dims: int,
-        n_cells: int = 12,
+        n_cells: int,
         *,
         context_features: np.ndarray | None = None,
         prompt_indicators: bool = False,

@@ -590,7 +590,7 @@ def test_a_single_replicate_runs_with_a_plain_generator(make_agent):
 
 # ---------------------------------------------------------------------- kind-specific checks
 def test_po_needs_generator_means_of_the_right_shape():
-    agent = PoGAMBITTS(N_ARMS, N_DIMS)
+    agent = PoGAMBITTS(N_ARMS, N_DIMS, N_CELLS)
     with pytest.raises(ValueError, match="needs `generator_means`"):
         agent.reset(2)
     with pytest.raises(ValueError, match=r"\(replicate, cell, arm, dim\)"):
@@ -601,10 +601,10 @@ def test_po_needs_generator_means_of_the_right_shape():
 
 def test_configuration_errors_name_the_argument():
     with pytest.raises(ValueError, match="`n_arms` must be at least 2"):
-        StdTS(1)
+        StdTS(1, N_CELLS)
     with pytest.raises(ValueError, match="`n_dims` must be at least 1"):
-        PoGAMBITTS(3, 0)
+        PoGAMBITTS(3, 0, N_CELLS)
     with pytest.raises(ValueError, match="`context_features` must have shape"):
-        FoGAMBITTS(3, 2, context_features=np.zeros((5, 2)))
+        FoGAMBITTS(3, 2, N_CELLS, context_features=np.zeros((5, 2)))
     with pytest.raises(ValueError, match="`noise` must be 'known' or 'unknown'"):
         LinearPrior(noise="fixed")

@@ -112,7 +112,7 @@ def test_float32_kernel_agrees_with_float64():
 
 # ---------------------------------------------------------------------- members, randomness
 def _played_agent(world, config=SMALL, replicates=range(3), horizon=40, **kwargs):
-    agent = EnsPoGAMBITTS(N_ARMS, N_DIMS, config=config, **kwargs)
+    agent = EnsPoGAMBITTS(N_ARMS, N_DIMS, N_CELLS, config=config, **kwargs)
     trace = _run(world, agent, replicates, horizon)
     return agent, trace
 
@@ -134,9 +134,11 @@ def test_members_differ_and_their_perturbations_are_independent(bowl_world):
 
 
 def test_same_seed_same_trajectory_other_seed_other(bowl_world):
-    first = _run(bowl_world, EnsPoGAMBITTS(N_ARMS, N_DIMS, config=SMALL), range(3), 40)
-    again = _run(bowl_world, EnsPoGAMBITTS(N_ARMS, N_DIMS, config=SMALL), range(3), 40)
-    other = _run(bowl_world, EnsPoGAMBITTS(N_ARMS, N_DIMS, config=SMALL), range(3), 40, seed=9)
+    first = _run(bowl_world, EnsPoGAMBITTS(N_ARMS, N_DIMS, N_CELLS, config=SMALL), range(3), 40)
+    again = _run(bowl_world, EnsPoGAMBITTS(N_ARMS, N_DIMS, N_CELLS, config=SMALL), range(3), 40)
+    other = _run(
+        bowl_world, EnsPoGAMBITTS(N_ARMS, N_DIMS, N_CELLS, config=SMALL), range(3), 40, seed=9
+    )
     np.testing.assert_array_equal(first.action, again.action)
     np.testing.assert_array_equal(first.reward, again.reward)
     assert not np.array_equal(first.action, other.action)
@@ -144,16 +146,16 @@ def test_same_seed_same_trajectory_other_seed_other(bowl_world):
 
 def test_replicate_chunks_give_identical_trajectories(bowl_world):
     config = SMALL.replace(warmup_rounds=3)
-    full_agent = EnsPoGAMBITTS(N_ARMS, N_DIMS, config=config)
+    full_agent = EnsPoGAMBITTS(N_ARMS, N_DIMS, N_CELLS, config=config)
     full = _run(bowl_world, full_agent, range(6), 50)
-    part_agent = EnsPoGAMBITTS(N_ARMS, N_DIMS, config=config)
+    part_agent = EnsPoGAMBITTS(N_ARMS, N_DIMS, N_CELLS, config=config)
     part = _run(bowl_world, part_agent, range(2, 6), 50)
     np.testing.assert_array_equal(full.action[2:], part.action)
     np.testing.assert_array_equal(full_agent.params_[2:], part_agent.params_)
 
 
 def test_update_needs_a_select_first(bowl_world):
-    agent = EnsPoGAMBITTS(N_ARMS, N_DIMS, config=SMALL)
+    agent = EnsPoGAMBITTS(N_ARMS, N_DIMS, N_CELLS, config=SMALL)
     agent.reset(2, generator_draws=_draws(bowl_world, range(2)))
     rng = np.random.default_rng(0)
     cells, z, rewards = np.array([0, 1]), np.zeros((2, N_DIMS)), np.array([80.0, 80.0])
@@ -165,11 +167,13 @@ def test_update_needs_a_select_first(bowl_world):
 
 def test_select_before_reset_says_what_to_call():
     with pytest.raises(RuntimeError, match=r"call `reset\(n_replicates\)` first"):
-        EnsPoGAMBITTS(N_ARMS, N_DIMS).select(np.zeros(2, dtype=int), np.random.default_rng(0))
+        EnsPoGAMBITTS(N_ARMS, N_DIMS, N_CELLS).select(
+            np.zeros(2, dtype=int), np.random.default_rng(0)
+        )
 
 
 def test_reset_checks_generator_draws():
-    agent = EnsPoGAMBITTS(N_ARMS, N_DIMS)
+    agent = EnsPoGAMBITTS(N_ARMS, N_DIMS, N_CELLS)
     with pytest.raises(ValueError, match="needs `generator_draws`"):
         agent.reset(2)
     with pytest.raises(ValueError, match=r"\(replicate, cell, arm, draw, dim\)"):
@@ -200,7 +204,7 @@ def test_config_validation_and_paper_preset():
 def test_fresh_optimizer_makes_every_step_a_sign_step(bowl_world):
     """The paper's code re-created Adam every round: each weight then moves by about lr."""
     config = EnsembleConfig.paper(0.5).replace(n_members=3, n_hidden=8, warmup_rounds=2)
-    agent = EnsPoGAMBITTS(N_ARMS, N_DIMS, config=config)
+    agent = EnsPoGAMBITTS(N_ARMS, N_DIMS, N_CELLS, config=config)
     agent.reset(2, generator_draws=_draws(bowl_world, range(2)))
     rng = np.random.default_rng(0)
     for _ in range(3):
@@ -225,7 +229,7 @@ def test_context_features_and_prompt_indicators_are_inputs(bowl_world):
 
 
 def test_a_single_replicate_runs_with_a_plain_generator(bowl_world):
-    agent = EnsPoGAMBITTS(N_ARMS, N_DIMS, config=SMALL)
+    agent = EnsPoGAMBITTS(N_ARMS, N_DIMS, N_CELLS, config=SMALL)
     agent.reset(1, generator_draws=_draws(bowl_world, range(1)))
     rng = np.random.default_rng(0)
     for _ in range(8):
@@ -238,7 +242,7 @@ def test_a_single_replicate_runs_with_a_plain_generator(bowl_world):
 def test_default_ensemble_learns_a_nonlinear_truth(bowl_world):
     """T=1000, 8 replicates: regret well below uniform play's, predictions near the truth."""
     replicates = range(8)
-    agent = EnsPoGAMBITTS(N_ARMS, N_DIMS)
+    agent = EnsPoGAMBITTS(N_ARMS, N_DIMS, N_CELLS)
     trace = _run(bowl_world, agent, replicates, 1000)
     mu = bowl_world.expected_reward  # (cell, arm)
     uniform_regret = 1000 * np.mean(mu.max(axis=1) - mu.mean(axis=1))

@@ -32,7 +32,7 @@ def sequence(rng):
 def test_stdts_posteriors_are_the_normal_inverse_gamma_batch_update(sequence):
     cells, actions, _, rewards = sequence
     for contextual in (False, True):
-        agent = StdTS(N_ARMS, contextual=contextual).reset(N_REPLICATES)
+        agent = StdTS(N_ARMS, N_CELLS, contextual=contextual).reset(N_REPLICATES)
         agent.update_sequence(*sequence)
         for r in range(N_REPLICATES):
             for cell in range(N_CELLS if contextual else 1):
@@ -76,6 +76,7 @@ def test_stage2_is_the_bayesian_linear_regression_batch_update(
     agent = agent_class(
         N_ARMS,
         N_DIMS,
+        N_CELLS,
         context_features=PAPER_CONTEXTS.features() if with_context else None,
         prompt_indicators=with_prompts,
         prior=LinearPrior(noise=noise),
@@ -104,7 +105,7 @@ def test_stage2_is_the_bayesian_linear_regression_batch_update(
 
 def test_fo_stage1_is_the_normal_inverse_wishart_batch_update(sequence):
     cells, actions, z, _ = sequence
-    agent = FoGAMBITTS(N_ARMS, N_DIMS).reset(N_REPLICATES)
+    agent = FoGAMBITTS(N_ARMS, N_DIMS, N_CELLS).reset(N_REPLICATES)
     agent.update_sequence(*sequence)
     stage1 = agent.stage1_
     for r in range(N_REPLICATES):
@@ -130,7 +131,7 @@ def test_stage2_stays_exact_over_100_000_rounds_with_20_dims(rng):
     """Precision-form Cholesky updates neither drift nor lose definiteness at 10^5 rounds."""
     n_dims, n_rounds, n_replicates = 20, 100_000, 2
     beta = rng.normal(size=n_dims)
-    agent = PoGAMBITTS(2, n_dims).reset(
+    agent = PoGAMBITTS(2, n_dims, N_CELLS).reset(
         n_replicates, generator_means=np.zeros((N_CELLS, 2, n_dims))
     )
     z = rng.normal(size=(n_rounds, n_replicates, n_dims)) * np.geomspace(0.05, 3, n_dims)
