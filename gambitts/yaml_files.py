@@ -45,6 +45,21 @@ class StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def parse_yaml(text: str, source: str, loader: type[StrictLoader] = StrictLoader) -> Any:
+    """Parse a user's YAML text with a strict *safe* loader; ``ValueError`` on bad YAML.
+
+    The only place gambitts parses YAML a user wrote: the loader must derive from
+    ``yaml.SafeLoader``, which builds plain data and never runs code or makes objects from
+    tags. ``source`` names the text in the one-line message.
+    """
+    if not issubclass(loader, yaml.SafeLoader):  # pragma: no cover - a programming error
+        raise TypeError(f"{loader.__name__} is not a yaml.SafeLoader")
+    try:
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader, checked above
+    except yaml.YAMLError as error:
+        raise ValueError(f"{source} is not valid YAML: {yaml_problem(error)}") from None
+
+
 def yaml_problem(error: yaml.YAMLError) -> str:
     """Return a YAML error as one line, with the line number where it has one."""
     mark = getattr(error, "problem_mark", None)

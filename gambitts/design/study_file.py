@@ -34,7 +34,7 @@ import yaml
 
 from gambitts.design.contexts import ContextSpace, ContextSpaceError
 from gambitts.errors import InputError
-from gambitts.yaml_files import StrictLoader, read_yaml_text, yaml_problem
+from gambitts.yaml_files import StrictLoader, parse_yaml, read_yaml_text
 
 #: Plain decimal integers; any other YAML 1.1 integer form (octal ``01``, base 60 ``12:30``, hex
 #: ``0x1F``, ``1_000``) is read as the text written.
@@ -160,9 +160,9 @@ def read_study_document(path: str | os.PathLike) -> dict[str, Any]:
     except ValueError as error:
         raise StudyFileError(str(error)) from None
     try:
-        document = yaml.load(text, Loader=_StudyLoader)  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as error:
-        raise StudyFileError(f"{source} is not valid YAML: {yaml_problem(error)}") from None
+        document = parse_yaml(text, source, _StudyLoader)
+    except ValueError as error:
+        raise StudyFileError(str(error)) from None
     if not isinstance(document, dict) or not document:
         raise StudyFileError(
             f"{source} must be a YAML mapping of sections such as `contexts:`, got "

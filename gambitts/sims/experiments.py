@@ -18,8 +18,6 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
 from gambitts.agents import Agent, FoGAMBITTS, PoGAMBITTS, StdTS
 from gambitts.agents.ensemble import EnsembleConfig, EnsPoGAMBITTS
 from gambitts.design.contexts import ContextSpace
@@ -27,7 +25,7 @@ from gambitts.errors import InputError
 from gambitts.models.priors import LinearPrior
 from gambitts.sims.user_code import check_reference, import_function, source_fingerprint
 from gambitts.sims.worlds.custom import OutcomeDefinition
-from gambitts.yaml_files import StrictLoader, read_yaml_text, yaml_problem
+from gambitts.yaml_files import parse_yaml, read_yaml_text
 
 AGENT_KINDS: tuple[str, ...] = (
     "StdTS",
@@ -797,9 +795,9 @@ def experiment_from_dict(name: str, mapping: Any) -> ExperimentSpec:
 def experiments_from_yaml(text: str, source: str = "experiment file") -> dict[str, ExperimentSpec]:
     """Validate a YAML document mapping experiment names to definitions."""
     try:
-        document = yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader
-    except yaml.YAMLError as error:
-        raise ExperimentError(f"{source} is not valid YAML: {yaml_problem(error)}") from None
+        document = parse_yaml(text, source)
+    except ValueError as error:
+        raise ExperimentError(str(error)) from None
     if not isinstance(document, dict) or not document:
         raise ExperimentError(
             f"{source} must map experiment names to definitions (see `gambitts experiments`)"
