@@ -16,9 +16,10 @@ import tracemalloc
 
 import numpy as np
 
+from gambitts.agents.registry import agent_spec
+from gambitts.agents.spec import AgentSpec
 from gambitts.design.standin import make_standin_database
 from gambitts.models.random_streams import ReplicateRandom
-from gambitts.sims.experiments import AgentSpec
 from gambitts.sims.generator_samples import generator_means
 from gambitts.sims.loop import simulate
 from gambitts.sims.runner import replicate_seeds
@@ -27,9 +28,9 @@ from gambitts.sims.worlds.world import GeneratorWorld, select_prompts
 
 DIMS = ("optimism", "formality", "severity")
 AGENTS = (
-    AgentSpec("StdTS"),
-    AgentSpec("poGAMBITTS", dims=DIMS, draws_per_cell=500),
-    AgentSpec("foGAMBITTS", dims=DIMS),
+    agent_spec("StdTS"),
+    agent_spec("poGAMBITTS", dims=DIMS, draws_per_cell=500),
+    agent_spec("foGAMBITTS", dims=DIMS),
 )
 
 

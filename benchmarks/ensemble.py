@@ -24,11 +24,11 @@ import numpy as np
 
 from gambitts.agents import Agent
 from gambitts.agents.ensemble import EnsembleConfig, EnsPoGAMBITTS
+from gambitts.agents.registry import agent_spec
 from gambitts.design.contexts import PAPER_CONTEXTS
 from gambitts.design.promptdb import PromptDatabase
 from gambitts.design.standin import make_standin_database
 from gambitts.models.random_streams import ReplicateRandom
-from gambitts.sims.experiments import AgentSpec
 from gambitts.sims.generator_samples import generator_draws, generator_means
 from gambitts.sims.loop import simulate
 from gambitts.sims.runner import replicate_seeds
@@ -49,8 +49,8 @@ def _agents(noise_sd: float) -> dict[str, Callable[[], Agent]]:
         return lambda: EnsPoGAMBITTS(N_ARMS, len(DIMS), PAPER_CONTEXTS.n_cells, config=config)
 
     return {
-        "StdTS": lambda: AgentSpec("StdTS").build(N_ARMS, PAPER_CONTEXTS),
-        "poGAMBITTS": lambda: AgentSpec("poGAMBITTS", dims=DIMS).build(N_ARMS, PAPER_CONTEXTS),
+        "StdTS": lambda: agent_spec("StdTS").build(N_ARMS, PAPER_CONTEXTS),
+        "poGAMBITTS": lambda: agent_spec("poGAMBITTS", dims=DIMS).build(N_ARMS, PAPER_CONTEXTS),
         "ens (default)": ensemble(EnsembleConfig()),
         "ens (paper, fresh Adam)": ensemble(EnsembleConfig.paper(noise_sd)),
         "ens (paper, kept Adam)": ensemble(

@@ -19,3 +19,18 @@ class InputError(GambittsError, ValueError):
 
 class OutputError(GambittsError, OSError):
     """A result could not be written (full disk, no permission, output folder in use)."""
+
+
+class ExperimentError(InputError):
+    """An experiment definition, an agent of it or an override is invalid."""
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """Return ``repr(value)`` on one line, cut to ``limit`` characters, for an error message.
+
+    NumPy scalars (as read back from NetCDF) are shown as the Python values they hold.
+    """
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        value = value.item()
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from gambitts.errors import shown
+
 #: Largest YAML file read (an experiment or study file is a few kB).
 MAX_YAML_BYTES = 4 * 2**20
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -33,7 +35,7 @@ class StrictLoader(yaml.SafeLoader):
                 hash(key)
             except TypeError:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"a mapping key must be a plain value, got {_shown(key)}",
+                    None, None, f"a mapping key must be a plain value, got {shown(key, 60)}",
                     key_node.start_mark,
                 ) from None  # fmt: skip
             if key in seen:
@@ -86,8 +88,3 @@ def read_yaml_text(path: str | os.PathLike, source: str) -> str:
         raise ValueError(f"cannot read {source}: {error.strerror}; check the path") from None
     except UnicodeDecodeError:
         raise ValueError(f"{source} is not a UTF-8 text file; give a YAML file") from None
-
-
-def _shown(value: Any, limit: int = 60) -> str:
-    text = " ".join(repr(value).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."

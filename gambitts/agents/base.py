@@ -8,6 +8,7 @@ from typing import Self
 import numba
 import numpy as np
 
+from gambitts.models.posterior_draws import PosteriorDraws
 from gambitts.models.random_streams import BatchRandom, as_replicate_random
 
 
@@ -102,6 +103,20 @@ class Agent(ABC):
         self, cells: np.ndarray, actions: np.ndarray, z: np.ndarray, rewards: np.ndarray
     ) -> Self:
         """Add one observation per replicate: its context, prompt, treatment ``Z`` and reward."""
+
+    def posterior_draws(
+        self, replicate: int, n_draws: int, rng: np.random.Generator
+    ) -> PosteriorDraws:
+        """Return draws of one replicate's current posterior, as arrays with named dims.
+
+        Exact posteriors give one chain of ``n_draws`` independent draws; agents whose
+        posterior is a sample (a fitted model, an ensemble) return that sample as it is.
+        :func:`gambitts.models.inference_data.posterior_inference_data` turns the result into
+        :class:`arviz.InferenceData`. An agent kind of one's own implements this to be inspected.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} does not expose its posterior; implement posterior_draws"
+        )
 
     @property
     def n_replicates(self) -> int:

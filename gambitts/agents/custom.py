@@ -89,7 +89,8 @@ import os
 import traceback
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, Literal, Self
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 import xarray as xr
@@ -97,11 +98,15 @@ from scipy.special import ndtr
 
 from gambitts.agents.base import all_finite
 from gambitts.agents.refit import ENGINES, FitSettings, ModelRefitter
-from gambitts.agents.two_stage import TwoStageAgent
-from gambitts.agents.user_modules import FILE_MODULE_PREFIX
-from gambitts.errors import InputError
+from gambitts.agents.two_stage import TwoStageAgent, TwoStageSpec, check_draws_per_cell
+from gambitts.errors import ExperimentError, InputError
 from gambitts.models.diagnostics import stack_diagnostics, unhealthy
+from gambitts.models.posterior_draws import PosteriorDraws
 from gambitts.models.random_streams import BatchRandom, as_replicate_random
+from gambitts.user_code import FILE_MODULE_PREFIX, check_reference, import_function
+
+if TYPE_CHECKING:
+    from gambitts.design.contexts import ContextSpace
 
 Method = Literal["nuts", "nuts-pymc", "laplace", "advi"]
 METHODS: tuple[str, ...] = tuple(ENGINES)
@@ -324,6 +329,27 @@ class CustomStage2Agent(TwoStageAgent):
         self.seed = int(seed)
         self.warn_unhealthy = warn_unhealthy
         self.sampler_kwargs = dict(sampler_kwargs or {})
+
+    def posterior_draws(
+        self, replicate: int, n_draws: int, rng: np.random.Generator
+    ) -> PosteriorDraws:
+        """Return the latest fit's draws of the model's free variables, as they are.
+
+        Variables keep the model's dims, its ``features`` column dim renamed ``feature``;
+        ``n_draws`` and ``rng`` are not used. Before the first refit these are prior draws.
+        """
+        model = self.model_
+        feature_dim = _feature_dim(model)
+        variables = {name: np.asarray(values) for name, values in self.draws_[replicate].items()}
+        dims: dict[str, list[str]] = {}
+        coords: dict[str, list] = {}
+        for name in variables:
+            model_dims = [dim for dim in model.named_vars_to_dims.get(name, ()) if dim is not None]
+            dims[name] = ["feature" if dim == feature_dim else dim for dim in model_dims]
+            for dim in model_dims:
+                if dim != feature_dim and model.coords.get(dim) is not None:
+                    coords[dim] = list(model.coords[dim])
+        return PosteriorDraws(variables, dims, coords)
 
     @property
     def n_posterior_draws(self) -> int:
@@ -589,6 +615,23 @@ class CustomPoGAMBITTS(CustomStage2Agent):
         self._n_replicates = n_replicates
         return self
 
+    def posterior_draws(
+        self, replicate: int, n_draws: int, rng: np.random.Generator
+    ) -> PosteriorDraws:
+        """Return the fit's draws (see :class:`CustomStage2Agent`) and ``arm_reward``.
+
+        ``arm_reward`` (``cell``, ``arm``) is the expected reward the agent scores prompts by.
+        """
+        draws = super().posterior_draws(replicate, n_draws, rng)
+        chains, n_fit_draws = next(iter(draws.variables.values())).shape[:2]
+        draws.variables["arm_reward"] = (
+            self.arm_reward_[replicate]
+            .astype(float)
+            .reshape(chains, n_fit_draws, self.n_cells, self.n_arms)
+        )
+        draws.dims["arm_reward"] = ["cell", "arm"]
+        return draws
+
     def select(self, cells: np.ndarray, rng: BatchRandom | np.random.Generator) -> np.ndarray:
         """Pick one draw of the latest fit per replicate and play its best arm in the cell."""
         cells = self._check_cells(cells, "select")
@@ -769,3 +812,143 @@ def compile_draw_function(
         return function(*(draws[n] for n in names), *extra)
 
     return evaluate
+
+
+def _feature_dim(model: Any) -> str | None:
+    """Name of the column dim of the model's ``features`` data (renamed ``feature``)."""
+    dims = model.named_vars_to_dims.get("features", ())
+    return dims[1] if len(dims) == 2 else None
+
+
+@dataclass(frozen=True)
+class CustomStage2Spec(TwoStageSpec):
+    """What the custom agents' specs share: the user's stage-2 builder and how to refit it.
+
+    Attributes
+    ----------
+    builder : str
+        The stage-2 PyMC builder (required), ``"package.module:function"`` or
+        ``"path/to/file.py:function"``; ``gambitts.models.pymc_models:build_outcome_model`` is
+        the built-in linear stage 2.
+    method : {"nuts", "nuts-pymc", "laplace", "advi"}
+        How to refit (``nuts`` needs nutpie).
+    refit_every : int
+        Refit after every ``refit_every`` rounds.
+    draws, tune, chains : int
+        Posterior draws per chain, tuning steps per chain, chains.
+    """
+
+    refits: ClassVar[bool] = True
+
+    builder: str = ""
+    method: Literal["nuts", "nuts-pymc", "laplace", "advi"] = "nuts"
+    refit_every: int = 10
+    draws: int = 500
+    tune: int = 500
+    chains: int = 2
+
+    def check(self) -> None:
+        """Require a well-formed builder reference and sampler settings in range."""
+        super().check()
+        if not self.builder:
+            raise ExperimentError(
+                f"{self.where}: `builder` must name a PyMC builder, e.g. "
+                "'gambitts.models.pymc_models:build_outcome_model' or 'my_models.py:build'"
+            )
+        for name in self._builder_fields():
+            check_reference(getattr(self, name), f"{self.where}: `{name}`")
+        for name, low in {"refit_every": 1, "draws": 1, "chains": 1, "tune": 0}.items():
+            if getattr(self, name) < low:
+                raise ExperimentError(
+                    f"{self.where}: `{name}` must be a whole number >= {low}, got "
+                    f"{getattr(self, name)!r}"
+                )
+
+    def _builder_fields(self) -> list[str]:
+        """Names of the fields holding builder references that are set."""
+        return ["builder"]
+
+    def sources(self) -> list[str]:
+        """Return the builders' references: their sources decide the results."""
+        return [getattr(self, name) for name in self._builder_fields()]
+
+    def load_builders(self) -> dict[str, Any]:
+        """Import the builders, checking first that ``method: nuts`` can run.
+
+        Raises
+        ------
+        gambitts.user_code.UserCodeError
+            If a builder cannot be imported; the message says why.
+        ExperimentError
+            If ``method`` is ``"nuts"`` and nutpie is not installed.
+        """
+        if self.method == "nuts" and not nutpie_available():
+            raise ExperimentError(
+                f"{self.where}: `method: nuts` needs nutpie (`pip install 'gambitts[nutpie]'`), "
+                "or use `method: nuts-pymc`"
+            )
+        return {
+            name: import_function(getattr(self, name), f"{self.where}: `{name}`")
+            for name in self._builder_fields()
+        }
+
+    def refit_options(self, builders: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the agent constructor's refit options, with the imported ``builders``."""
+        return {
+            "builder": builders["builder"],
+            "method": self.method,
+            "refit_every": self.refit_every,
+            "draws": self.draws,
+            "tune": self.tune,
+            "chains": self.chains,
+            "warn_unhealthy": False,  # the command line reads the stored diagnostics, warns once
+        }
+
+
+@dataclass(frozen=True)
+class CustomPoGAMBITTSSpec(CustomStage2Spec):
+    """custom-poGAMBITTS in an experiment.
+
+    Attributes
+    ----------
+    draws_per_cell : int or None
+        Generator draws per (cell, prompt) the agent is given; ``None`` means all.
+    mc_draws : int or None
+        Generator draws per (cell, prompt) averaged over when scoring prompts; ``None`` scores
+        at the mean of the generator draws, exact (and much cheaper) for models linear in ``Z``.
+    """
+
+    kind: ClassVar[str] = "custom-poGAMBITTS"
+
+    draws_per_cell: int | None = None
+    mc_draws: int | None = 32
+
+    def check(self) -> None:
+        """See :class:`CustomStage2Spec`; draw counts must be positive."""
+        super().check()
+        check_draws_per_cell(self)
+        if self.mc_draws is not None and self.mc_draws < 1:
+            raise ExperimentError(
+                f"{self.where}: `mc_draws` must be a whole number >= 1 or null, got "
+                f"{self.mc_draws!r}"
+            )
+
+    @property
+    def draws_wanted(self) -> int | None:
+        """:attr:`draws_per_cell`."""
+        return self.draws_per_cell
+
+    def build(
+        self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None
+    ) -> CustomPoGAMBITTS:
+        """Create the agent; see :meth:`AgentSpec.build`."""
+        agent = CustomPoGAMBITTS(
+            n_arms,
+            len(self.dims),
+            contexts.n_cells,
+            n_mc_draws=self.mc_draws,
+            **self.refit_options(self.load_builders()),
+            **self.stage2_options(contexts),
+        )
+        agent.name = self.label
+        return agent

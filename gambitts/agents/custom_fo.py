@@ -55,7 +55,8 @@ on), so replaying a live run's record with its stream rebuilds its state.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Self
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import xarray as xr
@@ -64,6 +65,7 @@ from gambitts.agents.base import all_finite
 from gambitts.agents.custom import (
     BuilderError,
     CustomStage2Agent,
+    CustomStage2Spec,
     build_model,
     builder_reference,
     check_builder,
@@ -73,11 +75,16 @@ from gambitts.agents.custom import (
     grow,
 )
 from gambitts.agents.refit import ModelRefitter
+from gambitts.errors import ExperimentError
 from gambitts.models.conjugate import NormalInverseWishart
+from gambitts.models.posterior_draws import PosteriorDraws
 from gambitts.models.priors import NormalInverseWishartPrior
 from gambitts.models.random_streams import BatchRandom, as_replicate_random
 
-__all__ = ["CustomFoGAMBITTS"]
+if TYPE_CHECKING:
+    from gambitts.design.contexts import ContextSpace
+
+__all__ = ["CustomFoGAMBITTS", "CustomFoGAMBITTSSpec"]
 
 #: Prefix of stage-1 variables in :attr:`CustomFoGAMBITTS.diagnostics_`.
 STAGE1_PREFIX = "stage1:"
@@ -172,6 +179,25 @@ class CustomFoGAMBITTS(CustomStage2Agent):
         self._n_replicates = n_replicates
         self._refresh_draws()
         return self
+
+    def posterior_draws(
+        self, replicate: int, n_draws: int, rng: np.random.Generator
+    ) -> PosteriorDraws:
+        """Return the stage-2 fit's draws and stage 1's mean of ``Z``, ``mu`` (cell, arm, dim).
+
+        ``mu`` has the stage-2 draws' (chain, draw) shape: drawn from the exact stage 1, or the
+        stage-1 model's latest fit.
+        """
+        draws = super().posterior_draws(replicate, n_draws, rng)
+        chains, n_fit_draws = next(iter(draws.variables.values())).shape[:2]
+        if self.treatment_builder is None:
+            means = self.stage1_.mean_draws(replicate, chains * n_fit_draws, rng)
+        else:
+            means = self.treatment_mean_draws_[replicate].astype(float)
+        shape = (chains, n_fit_draws, self.n_cells, self.n_arms, self.n_dims)
+        draws.variables["mu"] = means.reshape(shape)
+        draws.dims["mu"] = ["cell", "arm", "dim"]
+        return draws
 
     def select(self, cells: np.ndarray, rng: BatchRandom | np.random.Generator) -> np.ndarray:
         """Draw both stages' parameters per replicate and play the best prompt in the cell."""
@@ -326,3 +352,51 @@ class CustomFoGAMBITTS(CustomStage2Agent):
                 f"shape {expected[1:]} = (n_cells, n_arms, n_dims), got {means[0].shape[1:]}"
             )
         self.treatment_mean_draws_ = np.stack(means).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class CustomFoGAMBITTSSpec(CustomStage2Spec):
+    """custom-foGAMBITTS in an experiment (scores prompts at drawn means of ``Z``).
+
+    Attributes
+    ----------
+    treatment_builder : str
+        A stage-1 PyMC builder (see the module notes); empty keeps the exact
+        Normal-Inverse-Wishart stage 1 of foGAMBITTS.
+    treatment_prior : NormalInverseWishartPrior
+        Prior of that exact stage 1, written as a mapping (used without ``treatment_builder``).
+    """
+
+    kind: ClassVar[str] = "custom-foGAMBITTS"
+
+    treatment_builder: str = ""
+    treatment_prior: NormalInverseWishartPrior = NormalInverseWishartPrior()
+
+    def check(self) -> None:
+        """See :class:`CustomStage2Spec`; a stage-1 builder replaces the exact stage-1 prior."""
+        super().check()
+        if self.treatment_builder and self.treatment_prior != NormalInverseWishartPrior():
+            raise ExperimentError(
+                f"{self.where}: `treatment_prior` is the prior of the exact stage 1; with a "
+                "`treatment_builder` declare the prior inside that model instead"
+            )
+
+    def _builder_fields(self) -> list[str]:
+        return ["builder", "treatment_builder"] if self.treatment_builder else ["builder"]
+
+    def build(
+        self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None
+    ) -> CustomFoGAMBITTS:
+        """Create the agent; see :meth:`AgentSpec.build`."""
+        builders = self.load_builders()
+        agent = CustomFoGAMBITTS(
+            n_arms,
+            len(self.dims),
+            contexts.n_cells,
+            treatment_builder=builders.get("treatment_builder"),
+            treatment_prior=self.treatment_prior,
+            **self.refit_options(builders),
+            **self.stage2_options(contexts),
+        )
+        agent.name = self.label
+        return agent

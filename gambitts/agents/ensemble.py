@@ -40,14 +40,20 @@ replicate on its own, so a replicate's trajectory does not depend on how replica
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Self
+from typing import TYPE_CHECKING, ClassVar, Literal, Self
 
 import numba
 import numpy as np
 from scipy.special import ndtr
 
 from gambitts.agents.base import EmbeddingAgent, all_finite
+from gambitts.agents.two_stage import TwoStageSpec, check_draws_per_cell
+from gambitts.errors import ExperimentError
+from gambitts.models.posterior_draws import PosteriorDraws
 from gambitts.models.random_streams import BatchRandom, as_replicate_random
+
+if TYPE_CHECKING:
+    from gambitts.design.contexts import ContextSpace
 
 _INIT_DOMAIN = np.uint64(0xD1B54A32D192ED03)  # separates the initial weights' hash stream
 _PARALLEL_MIN_REPLICATES = 32
@@ -457,6 +463,18 @@ class EnsPoGAMBITTS(EmbeddingAgent):
         )
         return scores
 
+    def posterior_draws(
+        self, replicate: int, n_draws: int, rng: np.random.Generator
+    ) -> PosteriorDraws:
+        """Return each member's ``expected_reward`` (``cell``, ``arm``) as one draw.
+
+        The ensemble is its posterior sample, so ``n_draws`` and ``rng`` are not used.
+        """
+        predictions = self.predict()[replicate].astype(float)  # (member, cell, arm)
+        return PosteriorDraws(
+            {"expected_reward": predictions[None]}, {"expected_reward": ["cell", "arm"]}
+        )
+
     def predict(self) -> np.ndarray:
         """Every member's expected reward of every (cell, arm), over all its generator draws.
 
@@ -855,3 +873,63 @@ _KERNELS = {
     "init": (_init_kernel, numba.njit(cache=True)(_init_kernel.py_func)),
     "predict": (_predict_kernel, numba.njit(cache=True)(_predict_kernel.py_func)),
 }
+
+
+@dataclass(frozen=True)
+class EnsPoGAMBITTSSpec(TwoStageSpec):
+    """ens-poGAMBITTS in an experiment.
+
+    Attributes
+    ----------
+    draws_per_cell : int or None
+        Generator draws per (cell, prompt) the agent is given; ``None`` means all.
+    preset : {"default", "paper", "paper-persistent-adam"}
+        ``default`` uses :attr:`ensemble`; the paper presets use the paper's hyper-parameters
+        and perturb rewards by the world's true noise sd, as the paper's code did.
+    ensemble : EnsembleConfig
+        Hyper-parameters of the ``default`` preset, written as a mapping of the fields to
+        change, e.g. ``ensemble: {learning_rate: 0.01, n_members: 32}``.
+    """
+
+    kind: ClassVar[str] = "ens-poGAMBITTS"
+
+    draws_per_cell: int | None = None
+    preset: Literal["default", "paper", "paper-persistent-adam"] = "default"
+    ensemble: EnsembleConfig = EnsembleConfig()
+
+    def check(self) -> None:
+        """See :class:`TwoStageSpec`; a paper preset fixes every hyper-parameter."""
+        super().check()
+        check_draws_per_cell(self)
+        if self.preset != "default" and self.ensemble != EnsembleConfig():
+            raise ExperimentError(
+                f"{self.where}: `preset: {self.preset}` fixes the ensemble's hyper-parameters; "
+                "use `preset: default` to set them with `ensemble`"
+            )
+
+    @property
+    def draws_wanted(self) -> int | None:
+        """:attr:`draws_per_cell`."""
+        return self.draws_per_cell
+
+    def build(
+        self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None
+    ) -> EnsPoGAMBITTS:
+        """Create the agent; see :meth:`AgentSpec.build` (paper presets need ``noise_sd``)."""
+        agent = EnsPoGAMBITTS(
+            n_arms,
+            len(self.dims),
+            contexts.n_cells,
+            config=self._config(noise_sd),
+            **self.stage2_options(contexts),
+        )
+        agent.name = self.label
+        return agent
+
+    def _config(self, noise_sd: float | None) -> EnsembleConfig:
+        if self.preset == "default":
+            return self.ensemble
+        if noise_sd is None:
+            raise ExperimentError(f"{self.where}: the paper presets need the world's noise sd")
+        persistent = self.preset == "paper-persistent-adam"
+        return EnsembleConfig.paper(noise_sd, reset_optimizer_every_round=not persistent)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Self
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Self
 
 import numpy as np
 
 from gambitts.agents.base import Agent
+from gambitts.agents.spec import AgentSpec
 from gambitts.models.conjugate import NormalInverseGamma
+from gambitts.models.posterior_draws import PosteriorDraws
 from gambitts.models.priors import NormalInverseGammaPrior
 from gambitts.models.random_streams import BatchRandom, as_replicate_random
+
+if TYPE_CHECKING:
+    from gambitts.design.contexts import ContextSpace
 
 
 class StdTS(Agent):
@@ -78,3 +84,46 @@ class StdTS(Agent):
         index = (self._replicates, self._posterior_cells(cells), actions)
         self.posterior_.update(index, rewards)
         return self
+
+    def posterior_draws(
+        self, replicate: int, n_draws: int, rng: np.random.Generator
+    ) -> PosteriorDraws:
+        """Draw each prompt's (and, if contextual, each cell's) ``mu`` and ``sigma2``."""
+        mu, sigma2 = self.posterior_.posterior_draws(replicate, n_draws, rng)
+        if self.contextual:
+            dims = ["cell", "arm"]
+        else:
+            mu, sigma2, dims = mu[:, 0], sigma2[:, 0], ["arm"]
+        return PosteriorDraws(
+            {"mu": mu[None], "sigma2": sigma2[None]}, {"mu": dims, "sigma2": dims}
+        )
+
+
+@dataclass(frozen=True)
+class StdTSSpec(AgentSpec):
+    """StdTS in an experiment: one reward posterior per prompt.
+
+    Attributes
+    ----------
+    prior : NormalInverseGammaPrior
+        Of each prompt's mean reward; written as a mapping, e.g. ``prior: {mean: 7, count: 2}``.
+    """
+
+    kind: ClassVar[str] = "StdTS"
+    contextual: ClassVar[bool] = False
+
+    prior: NormalInverseGammaPrior = NormalInverseGammaPrior()
+
+    def build(self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None) -> StdTS:
+        """Create the agent; see :meth:`AgentSpec.build`."""
+        agent = StdTS(n_arms, contexts.n_cells, contextual=self.contextual, prior=self.prior)
+        agent.name = self.label
+        return agent
+
+
+@dataclass(frozen=True)
+class StdTSContextualSpec(StdTSSpec):
+    """StdTS:Contextual in an experiment: one reward posterior per (context cell, prompt)."""
+
+    kind: ClassVar[str] = "StdTS:Contextual"
+    contextual: ClassVar[bool] = True

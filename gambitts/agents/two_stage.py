@@ -11,14 +11,21 @@ Each round both stages' parameters are drawn from their posteriors and every arm
 
 from __future__ import annotations
 
-from typing import Self
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 
 from gambitts.agents.base import EmbeddingAgent
+from gambitts.agents.spec import AgentSpec
+from gambitts.errors import ExperimentError
 from gambitts.models.conjugate import BayesianLinearRegression, NormalInverseWishart
+from gambitts.models.posterior_draws import PosteriorDraws
 from gambitts.models.priors import LinearPrior, NormalInverseWishartPrior
 from gambitts.models.random_streams import BatchRandom, as_replicate_random
+
+if TYPE_CHECKING:
+    from gambitts.design.contexts import ContextSpace
 
 
 class TwoStageAgent(EmbeddingAgent):
@@ -112,6 +119,17 @@ class TwoStageAgent(EmbeddingAgent):
                 f"{expected[2]}) = (replicate, cell, arm, dim), got {means.shape}"
             )
         return means
+
+    def posterior_draws(
+        self, replicate: int, n_draws: int, rng: np.random.Generator
+    ) -> PosteriorDraws:
+        """Draw stage 2's coefficients ``beta`` (over ``feature``), and ``sigma2`` if unknown."""
+        beta, sigma2 = self.stage2_.posterior_draws(replicate, n_draws, rng)
+        if sigma2 is None:
+            return PosteriorDraws({"beta": beta[None]}, {"beta": ["feature"]})
+        return PosteriorDraws(
+            {"beta": beta[None], "sigma2": sigma2[None]}, {"beta": ["feature"], "sigma2": []}
+        )
 
     def _reset_stage2(self, n_replicates: int) -> None:
         self._n_replicates = n_replicates
@@ -263,3 +281,158 @@ class FoGAMBITTS(TwoStageAgent):
         self.stage1_.update((np.arange(self._n_replicates), cells, actions), z)
         self.stage2_.update(self.features(cells, actions, z), rewards)
         return self
+
+    def posterior_draws(
+        self, replicate: int, n_draws: int, rng: np.random.Generator
+    ) -> PosteriorDraws:
+        """Draw stage 2 (see :class:`TwoStageAgent`) and stage 1's mean of ``Z``, ``mu``."""
+        draws = super().posterior_draws(replicate, n_draws, rng)
+        draws.variables["mu"] = self.stage1_.mean_draws(replicate, n_draws, rng)[None]
+        draws.dims["mu"] = ["cell", "arm", "dim"]
+        return draws
+
+
+@dataclass(frozen=True)
+class TwoStageSpec(AgentSpec):
+    """What every agent of ``Z`` is given: its dims and its stage-2 features.
+
+    Attributes
+    ----------
+    dims : tuple of str
+        Modelled style dimensions (at least one), named as in the database.
+    context_features : bool
+        Add the context space's features (numeric variables, one-hot levels) to stage 2.
+    prompt_indicators : bool
+        Add prompt indicators to stage 2 (the paper's "hedged" agents).
+    """
+
+    dims: tuple[str, ...] = ()
+    context_features: bool = False
+    prompt_indicators: bool = False
+
+    def check(self) -> None:
+        """Require at least one modelled dimension."""
+        if not self.dims:
+            raise ExperimentError(
+                f"{self.where}: `dims` must name at least one style dimension, e.g. [optimism]"
+            )
+
+    @property
+    def modelled_dims(self) -> tuple[str, ...]:
+        """The style dimensions the agent models: :attr:`dims`."""
+        return self.dims
+
+    def stage2_options(self, contexts: ContextSpace) -> dict[str, Any]:
+        """Return the agent constructor's stage-2 feature options."""
+        return {
+            "context_features": contexts.features() if self.context_features else None,
+            "prompt_indicators": self.prompt_indicators,
+        }
+
+
+@dataclass(frozen=True)
+class LinearStageTwoSpec(TwoStageSpec):
+    """A two-stage agent with the exact linear stage 2 (poGAMBITTS, foGAMBITTS).
+
+    Attributes
+    ----------
+    noise : {"known", "unknown"}
+        Stage-2 noise model; ``known`` fixes the variance (at ``prior.noise_variance``, 1 as the
+        paper did), ``unknown`` learns it (Normal-Inverse-Gamma).
+    prior : LinearPrior
+        Stage-2 prior, written as a mapping, e.g. ``prior: {coef_precision: 0.25}``.
+    """
+
+    noise: Literal["known", "unknown"] = "known"
+    prior: LinearPrior = LinearPrior()
+
+    def check(self) -> None:
+        """Keep the noise model in one place: the agent's ``noise``."""
+        super().check()
+        if self.prior.noise != "known":
+            raise ExperimentError(
+                f"{self.where}: set `noise: {self.prior.noise}` on the agent, not inside `prior`"
+            )
+
+    def stage2_prior(self) -> LinearPrior:
+        """Return the stage-2 prior with the agent's noise model."""
+        return replace(self.prior, noise=self.noise)
+
+
+@dataclass(frozen=True)
+class PoGAMBITTSSpec(LinearStageTwoSpec):
+    """poGAMBITTS in an experiment.
+
+    Attributes
+    ----------
+    draws_per_cell : int or None
+        Generator draws per (cell, prompt) the agent is given; ``None`` means all.
+    """
+
+    kind: ClassVar[str] = "poGAMBITTS"
+
+    draws_per_cell: int | None = None
+
+    def check(self) -> None:
+        """See :class:`LinearStageTwoSpec`; ``draws_per_cell`` must be positive."""
+        super().check()
+        check_draws_per_cell(self)
+
+    @property
+    def draws_wanted(self) -> int | None:
+        """:attr:`draws_per_cell`."""
+        return self.draws_per_cell
+
+    def build(
+        self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None
+    ) -> PoGAMBITTS:
+        """Create the agent; see :meth:`AgentSpec.build`."""
+        agent = PoGAMBITTS(
+            n_arms,
+            len(self.dims),
+            contexts.n_cells,
+            prior=self.stage2_prior(),
+            **self.stage2_options(contexts),
+        )
+        agent.name = self.label
+        return agent
+
+
+@dataclass(frozen=True)
+class FoGAMBITTSSpec(LinearStageTwoSpec):
+    """foGAMBITTS in an experiment.
+
+    Attributes
+    ----------
+    treatment_prior : NormalInverseWishartPrior
+        Stage-1 prior, written as a mapping, e.g. ``treatment_prior: {kappa: 0.5}``.
+    """
+
+    kind: ClassVar[str] = "foGAMBITTS"
+
+    treatment_prior: NormalInverseWishartPrior = NormalInverseWishartPrior()
+
+    def build(
+        self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None
+    ) -> FoGAMBITTS:
+        """Create the agent; see :meth:`AgentSpec.build`."""
+        agent = FoGAMBITTS(
+            n_arms,
+            len(self.dims),
+            contexts.n_cells,
+            prior=self.stage2_prior(),
+            treatment_prior=self.treatment_prior,
+            **self.stage2_options(contexts),
+        )
+        agent.name = self.label
+        return agent
+
+
+def check_draws_per_cell(spec: AgentSpec) -> None:
+    """Refuse a ``draws_per_cell`` below 1 (the field's type already refuses 2.5)."""
+    draws = spec.draws_per_cell
+    if draws is not None and draws < 1:
+        raise ExperimentError(
+            f"{spec.where}: `draws_per_cell` must be a positive whole number or left out (all "
+            f"draws), got {draws!r}"
+        )

@@ -23,7 +23,7 @@ import itertools
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -322,6 +322,16 @@ class ContextSpace:
         return cells
 
     # -- how contexts arrive ------------------------------------------------------------------
+
+    def with_probabilities(self, probabilities: Sequence[float] | None) -> ContextSpace:
+        """Return the same cells arriving with ``probabilities`` (``None``: uniformly).
+
+        Raises
+        ------
+        ContextSpaceError
+            Unless there is one non-negative probability per cell and they sum to 1.
+        """
+        return replace(self, probabilities=probabilities)
 
     @property
     def uniform(self) -> bool:

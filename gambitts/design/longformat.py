@@ -51,6 +51,7 @@ from gambitts.design.contexts import (
     ContextVariable,
 )
 from gambitts.design.promptdb import MAX_ABS_SCORE, PromptDatabase, PromptDatabaseError
+from gambitts.errors import shown
 
 #: Columns that identify a row's prompt and context cell in the paper's files; every other column
 #: is a style dim. A database of another context space has ``prompt`` plus its variables' names.
@@ -559,9 +560,7 @@ def _raise_non_numeric(column: pd.Series, dim: str, rows: _RowNamer, keys: tuple
 
 def _show(value: object) -> str:
     """Return ``value`` as written in an error message: its repr, ``''`` if missing."""
-    if pd.isna(value):
-        return "''"
-    return repr(value.item() if isinstance(value, np.generic) else value)
+    return "''" if pd.isna(value) else shown(value)
 
 
 def _object_values(column: pd.Series) -> np.ndarray:

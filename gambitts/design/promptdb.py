@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from gambitts.design.contexts import PAPER_CONTEXTS, ContextSpace, ContextSpaceError
-from gambitts.errors import InputError
+from gambitts.errors import InputError, shown
 
 #: Dimension names of ``z`` in :meth:`PromptDatabase.to_dataset`.
 Z_DIMS: tuple[str, ...] = ("prompt", "cell", "draw", "dim")
@@ -34,7 +34,6 @@ _LONG_FORMAT_SUFFIXES = (".csv", ".parquet", ".pq")
 _ATTR_TYPES = (str, int, float, np.integer, np.floating)
 _Z_ENCODING = {"zlib": True, "complevel": 4, "shuffle": True}
 _NUMERIC_KINDS = "iuf"  # numpy dtype kinds of real numbers: bool, text, complex are refused
-_SHOWN_CHARS = 80
 
 #: Largest magnitude a style score may have. Agents sum squares and cross products of scores over
 #: all rounds; at 1e100 a square is 1e200, so sums over even 1e100 rounds stay finite in float64
@@ -346,10 +345,10 @@ def _numeric_array(argument: str, values: object) -> np.ndarray:
         array = np.asarray(values)
     except ValueError as exc:  # ragged nested sequences
         raise PromptDatabaseError(
-            f"`{argument}` must be a rectangular numeric array, got {_shown(values)}"
+            f"`{argument}` must be a rectangular numeric array, got {shown(values)}"
         ) from exc
     if array.dtype.kind not in _NUMERIC_KINDS:
-        example = f" such as {_shown(array.flat[0])}" if array.size else ""
+        example = f" such as {shown(array.flat[0])}" if array.size else ""
         raise PromptDatabaseError(
             f"`{argument}` must hold real numbers (int or float), got dtype {array.dtype}"
             f"{example}; pass an array of int or float scores"
@@ -407,7 +406,7 @@ def _coordinate_names(ds: xr.Dataset, name: str) -> tuple[str, ...]:
         if not isinstance(value, str):
             raise PromptDatabaseError(
                 f"coordinate `{name}` must hold text labels, got {type(value).__name__} "
-                f"{_shown(value)} (dtype {ds[name].dtype}); store the labels as strings, "
+                f"{shown(value)} (dtype {ds[name].dtype}); store the labels as strings, "
                 f"e.g. ds.assign_coords({name}=ds['{name}'].astype(str)) if they are names"
             )
         labels.append(value)
@@ -442,7 +441,7 @@ def _check_cell_coordinates(ds: xr.Dataset, contexts: ContextSpace) -> None:
         if ds[name].dims != ("cell",) or values != expected:
             raise PromptDatabaseError(
                 f"coordinate `{name}` contradicts the cell labels: it must be {list(expected)} "
-                f"along `cell`, got {_shown(values)}; drop it or write it in cell order"
+                f"along `cell`, got {shown(values)}; drop it or write it in cell order"
             )
 
 
@@ -476,7 +475,7 @@ def _check_shapes(db: PromptDatabase) -> None:
 def _check_names(argument: str, names: tuple[str, ...]) -> None:
     not_str = [name for name in names if not isinstance(name, str)]
     if not_str:
-        raise PromptDatabaseError(f"`{argument}` must be strings, got {_shown(not_str[0])}")
+        raise PromptDatabaseError(f"`{argument}` must be strings, got {shown(not_str[0])}")
     blank = [name for name in names if not name.strip()]
     if blank:
         raise PromptDatabaseError(
@@ -546,14 +545,8 @@ def _check_attrs(attrs: dict) -> None:
         if not (isinstance(key, str) and storable):
             raise PromptDatabaseError(
                 f"`attrs` must map str to str, int or float (NetCDF attributes), got "
-                f"{_shown(key)}: {_shown(value)}; convert the value, e.g. to a YAML string"
+                f"{shown(key)}: {shown(value)}; convert the value, e.g. to a YAML string"
             )
-
-
-def _shown(value: object) -> str:
-    """Return ``repr(value)`` on one line, cut to a readable length, for an error message."""
-    text = " ".join(repr(_python_scalar(value)).split())
-    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
 
 
 def _python_scalar(value: object) -> object:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from gambitts.models.linalg import (
     cholesky_update_one,
@@ -84,6 +85,19 @@ class NormalInverseGamma:
             out.reshape(-1),
         )
         return out
+
+    def posterior_draws(
+        self, replicate: int, n: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Draw ``n`` joint samples of ``(mu, sigma^2)`` from one replicate's posteriors.
+
+        Returns two arrays of shape ``(n, *batch_shape[1:])``.
+        """
+        mean, count = self.mean_[replicate], self.count_[replicate]
+        shape, scale = self.shape_[replicate], self.scale_[replicate]
+        sigma2 = scale / rng.standard_gamma(shape, size=(n, *shape.shape))
+        mu = mean + np.sqrt(sigma2 / count) * rng.standard_normal(sigma2.shape)
+        return mu, sigma2
 
 
 @numba.njit(cache=True)
@@ -210,6 +224,24 @@ class BayesianLinearRegression:
             noise = noise * np.sqrt(variance)[:, None]
         return solve_lower_transposed(self.cholesky_, whitened + noise)
 
+    def posterior_draws(
+        self, replicate: int, n: int, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Draw ``n`` samples of the coefficients (and of ``sigma^2``) of one replicate.
+
+        Returns ``beta`` of shape ``(n, n_features)`` and, with unknown noise, ``sigma^2`` of
+        shape ``(n,)`` (``None`` with known noise).
+        """
+        low = self.cholesky_[replicate]
+        mean = self.mean_[replicate]
+        # Precision L L^T: beta = mean + L^-T z has covariance (L L^T)^-1.
+        normals = rng.standard_normal((len(mean), n))
+        deviations = solve_triangular(low, normals, lower=True, trans="T").T
+        if self.known_noise:
+            return mean + deviations, None
+        sigma2 = self.scale_[replicate] / rng.standard_gamma(self.shape_[replicate], size=n)
+        return mean + np.sqrt(sigma2)[:, None] * deviations, sigma2
+
 
 @numba.njit(cache=True)
 def _linear_update_kernel(
@@ -304,6 +336,20 @@ class NormalInverseWishart:
         out = np.empty_like(normals)
         _niw_mean_draw_kernel(mean, kappa, low, positions, normals, chi2, out)
         return out.reshape(*batch, self.n_dims)
+
+    def mean_draws(self, replicate: int, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw ``n`` samples of one replicate's means of ``Z`` from their Student-t marginal.
+
+        Returns an array of shape ``(n, *batch_shape[1:], n_dims)``; see :meth:`sample_mean`.
+        """
+        d = self.n_dims
+        mean = self.mean_[replicate]
+        kappa, dof = self.kappa_[replicate], self.dof_[replicate]
+        low = self.scale_cholesky_[replicate]
+        chi2 = 2.0 * rng.standard_gamma(0.5 * (dof - d + 1.0), size=(n, *dof.shape))
+        normals = rng.standard_normal((n, *mean.shape))
+        correlated = np.einsum("...ij,n...j->n...i", low, normals)
+        return mean + correlated / np.sqrt(kappa * chi2)[..., None]
 
 
 @numba.njit(cache=True)

@@ -29,10 +29,13 @@ are NaN (and ``-1`` divergences) and only the wall time is recorded; :func:`unhe
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import arviz as az
 import numpy as np
 import xarray as xr
+
+if TYPE_CHECKING:  # ArviZ takes over a second to import; agents import this module
+    import arviz as az
 
 RHAT_MAX = 1.05
 ESS_MIN = 100.0
@@ -74,6 +77,8 @@ def fit_diagnostics(
         ``ess_bulk_min`` and ``ess_tail_min`` (smallest ESS over its elements); scalars
         ``divergences`` (int) and ``wall_time`` (seconds).
     """
+    import arviz as az
+
     posterior = idata.posterior
     names = list(var_names) if var_names is not None else list(posterior.data_vars)
     posterior = posterior[names]

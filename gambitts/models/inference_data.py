@@ -1,12 +1,12 @@
 """Every agent's current posterior as :class:`arviz.InferenceData` with named coords.
 
-:func:`posterior_inference_data` draws from the exact (conjugate) posteriors of the built-in
-agents, and reads the latest fit of the custom agents
-(:class:`~gambitts.agents.custom.CustomPoGAMBITTS`,
-:class:`~gambitts.agents.custom_fo.CustomFoGAMBITTS`), so that ``az.summary`` and
-``az.plot_posterior`` work the same way for all of them. Agents do not know what their dims,
+:func:`posterior_inference_data` asks the agent for its posterior
+(:meth:`~gambitts.agents.base.Agent.posterior_draws`: draws from the built-in agents' exact
+posteriors, the latest fit of the custom agents) and labels it, so that ``az.summary`` and
+``az.plot_posterior`` work the same way for every agent. Agents do not know what their dims,
 prompts or cells are called: pass ``dim_names``, ``prompt_names``, ``cell_names`` and
-``context_names``.
+``context_names`` (:func:`gambitts.sims.replay.final_posteriors` takes them from the database
+and its context space). This module imports nothing from the agents.
 
 ==========================  ==================================================================
 agent                       posterior variables (dims after ``chain``, ``draw``)
@@ -35,7 +35,6 @@ from typing import Any
 
 import arviz as az
 import numpy as np
-from scipy.linalg import solve_triangular
 
 __all__ = ["posterior_inference_data"]
 
@@ -82,21 +81,16 @@ def posterior_inference_data(
     Raises
     ------
     TypeError
-        For an agent type this function does not know.
+        For an object that is not an agent.
+    NotImplementedError
+        For an agent kind that does not expose its posterior.
     RuntimeError
         If the agent was not reset.
     """
-    from gambitts.agents.base import Agent
-    from gambitts.agents.custom import CustomStage2Agent
-    from gambitts.agents.custom_fo import CustomFoGAMBITTS
-    from gambitts.agents.ensemble import EnsPoGAMBITTS
-    from gambitts.agents.stdts import StdTS
-    from gambitts.agents.two_stage import FoGAMBITTS, TwoStageAgent
-
-    if not isinstance(agent, Agent):
+    if not callable(getattr(agent, "posterior_draws", None)):
         raise TypeError(
-            "`agent` must be a StdTS, PoGAMBITTS, FoGAMBITTS, EnsPoGAMBITTS, "
-            f"CustomPoGAMBITTS or CustomFoGAMBITTS, got {type(agent).__name__}"
+            "`agent` must be an agent of gambitts.agents (with `posterior_draws`), got "
+            f"{type(agent).__name__}"
         )
     agent._require_reset("posterior_inference_data")
     if not 0 <= replicate < agent.n_replicates:
@@ -105,30 +99,9 @@ def posterior_inference_data(
         raise ValueError(f"`n_draws` must be a positive integer, got {n_draws!r}")
     rng = np.random.default_rng(0) if rng is None else rng
     names = _Names(agent, dim_names, prompt_names, cell_names, context_names)
-    extra: dict[str, list] = {}
-    if isinstance(agent, CustomStage2Agent):
-        posterior, dims, extra = _custom(agent, replicate)
-        if isinstance(agent, CustomFoGAMBITTS):
-            _add_custom_stage1(agent, replicate, posterior, dims, rng)
-    elif isinstance(agent, StdTS):
-        posterior, dims = _stdts(agent, replicate, n_draws, rng)
-    elif isinstance(agent, TwoStageAgent):
-        posterior, dims = _stage2(agent, replicate, n_draws, rng)
-        if isinstance(agent, FoGAMBITTS):
-            posterior["mu"] = _stage1_mu(agent, replicate, n_draws, rng)
-            dims["mu"] = ["cell", "arm", "dim"]
-    elif isinstance(agent, EnsPoGAMBITTS):
-        predictions = agent.predict()[replicate].astype(float)  # (member, cell, arm)
-        posterior, dims = (
-            {"expected_reward": predictions[None]},
-            {"expected_reward": ["cell", "arm"]},
-        )
-    else:
-        raise TypeError(
-            "`agent` must be a StdTS, PoGAMBITTS, FoGAMBITTS, EnsPoGAMBITTS, "
-            f"CustomPoGAMBITTS or CustomFoGAMBITTS, got {type(agent).__name__}"
-        )
-    coords = {**extra, **names.coords(agent)}
+    draws = agent.posterior_draws(replicate, int(n_draws), rng)
+    posterior, dims = draws.variables, draws.dims
+    coords = {**draws.coords, **names.coords(agent)}
     used = {dim for variable_dims in dims.values() for dim in variable_dims}
     idata = az.from_dict(
         posterior=posterior,
@@ -185,88 +158,3 @@ def _checked(names: Sequence[str] | None, n: int | None, argument: str) -> list[
     if len(names) != n or len(set(names)) != n:
         raise ValueError(f"`{argument}` must hold {n} distinct names, got {names}")
     return names
-
-
-def _stdts(agent: Any, replicate: int, n: int, rng: np.random.Generator) -> tuple[dict, dict]:
-    posterior = agent.posterior_
-    mean, count = posterior.mean_[replicate], posterior.count_[replicate]
-    shape, scale = posterior.shape_[replicate], posterior.scale_[replicate]
-    sigma2 = scale / rng.standard_gamma(shape, size=(n, *shape.shape))
-    mu = mean + np.sqrt(sigma2 / count) * rng.standard_normal(sigma2.shape)
-    if agent.contextual:
-        return {"mu": mu[None], "sigma2": sigma2[None]}, {
-            "mu": ["cell", "arm"],
-            "sigma2": ["cell", "arm"],
-        }
-    return {"mu": mu[None, :, 0], "sigma2": sigma2[None, :, 0]}, {
-        "mu": ["arm"],
-        "sigma2": ["arm"],
-    }
-
-
-def _stage2(agent: Any, replicate: int, n: int, rng: np.random.Generator) -> tuple[dict, dict]:
-    stage2 = agent.stage2_
-    low = stage2.cholesky_[replicate]
-    mean = stage2.mean_[replicate]
-    # Precision L L^T: beta = mean + L^-T z has covariance (L L^T)^-1.
-    deviations = solve_triangular(low, rng.standard_normal((len(mean), n)), lower=True, trans="T").T
-    if stage2.known_noise:
-        return {"beta": (mean + deviations)[None]}, {"beta": ["feature"]}
-    sigma2 = stage2.scale_[replicate] / rng.standard_gamma(stage2.shape_[replicate], size=n)
-    beta = mean + np.sqrt(sigma2)[:, None] * deviations
-    return {"beta": beta[None], "sigma2": sigma2[None]}, {"beta": ["feature"], "sigma2": []}
-
-
-def _stage1_mu(agent: Any, replicate: int, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Draws of stage 1's mean of Z, ``(1, n, cell, arm, dim)``, from its Student-t marginal."""
-    stage1 = agent.stage1_
-    d = stage1.n_dims
-    mean = stage1.mean_[replicate]  # (cell, arm, d)
-    kappa, dof = stage1.kappa_[replicate], stage1.dof_[replicate]
-    low = stage1.scale_cholesky_[replicate]  # (cell, arm, d, d)
-    chi2 = 2.0 * rng.standard_gamma(0.5 * (dof - d + 1.0), size=(n, *dof.shape))
-    normals = rng.standard_normal((n, *mean.shape))
-    correlated = np.einsum("caij,ncaj->ncai", low, normals)
-    return (mean + correlated / np.sqrt(kappa * chi2)[..., None])[None]
-
-
-def _custom(agent: Any, replicate: int) -> tuple[dict, dict, dict]:
-    model = agent.model_
-    feature_dim = _feature_dim(model)
-    posterior = {name: np.asarray(values) for name, values in agent.draws_[replicate].items()}
-    dims: dict[str, list[str]] = {}
-    coords: dict[str, list] = {}
-    for name in posterior:
-        model_dims = [dim for dim in model.named_vars_to_dims.get(name, ()) if dim is not None]
-        dims[name] = ["feature" if dim == feature_dim else dim for dim in model_dims]
-        for dim in model_dims:
-            if dim != feature_dim and model.coords.get(dim) is not None:
-                coords[dim] = list(model.coords[dim])
-    if hasattr(agent, "arm_reward_"):  # poGAMBITTS: the scores it plays by
-        chains, n_draws = next(iter(posterior.values())).shape[:2]
-        posterior["arm_reward"] = (
-            agent.arm_reward_[replicate]
-            .astype(float)
-            .reshape(chains, n_draws, agent.n_cells, agent.n_arms)
-        )
-        dims["arm_reward"] = ["cell", "arm"]
-    return posterior, dims, coords
-
-
-def _add_custom_stage1(
-    agent: Any, replicate: int, posterior: dict, dims: dict, rng: np.random.Generator
-) -> None:
-    """Add stage 1's mean of ``Z`` per (cell, arm), with the stage-2 draws' chain/draw shape."""
-    chains, n_draws = next(iter(posterior.values())).shape[:2]
-    if agent.treatment_builder is None:
-        means = _stage1_mu(agent, replicate, chains * n_draws, rng)
-    else:
-        means = agent.treatment_mean_draws_[replicate].astype(float)
-    posterior["mu"] = means.reshape(chains, n_draws, agent.n_cells, agent.n_arms, agent.n_dims)
-    dims["mu"] = ["cell", "arm", "dim"]
-
-
-def _feature_dim(model: Any) -> str | None:
-    """Name of the column dim of the model's ``features`` data (renamed to ``feature``)."""
-    dims = model.named_vars_to_dims.get("features", ())
-    return dims[1] if len(dims) == 2 else None

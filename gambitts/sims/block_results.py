@@ -34,7 +34,8 @@ def experiment_dataset(
     both, as a one-axis block's carry its one). Settings with fewer prompts are filled on
     ``arm`` (actions -1, rewards NaN, prompts ""). The resolved definition, seed and package
     version are in ``attrs``; ``attrs["varies"]`` names the setting dimensions, comma-separated
-    for a grid (``"noise_level,n_prompts"``).
+    for a grid (``"noise_level,n_prompts"``). ``context_cell`` is over ``(replicate, t)``, and
+    also over ``context_probabilities`` when a block varies it.
     """
     from gambitts import __version__
 
@@ -59,9 +60,7 @@ def experiment_dataset(
         fill_value=_FILL,
     )
     ds = ds.assign_coords(agent=labels)
-    shared = [dim for dim in dims if dim in ds["context_cell"].dims]
-    if shared:  # the same in every setting: contexts depend on the seed only
-        ds["context_cell"] = ds["context_cell"].isel(dict.fromkeys(shared, 0), drop=True)
+    ds["context_cell"] = _without_repeats(ds["context_cell"], dims)
     ds.attrs = {
         "experiment": spec.name,
         "description": spec.description,
@@ -144,6 +143,20 @@ def _concat_settings(
         [((label,), _concat_settings(dims[1:], row, **options)) for label, row in rows.items()],
         **options,
     )
+
+
+def _without_repeats(cells: xr.DataArray, dims: list[str]) -> xr.DataArray:
+    """Drop each setting dim along which ``cells`` is the same in every setting.
+
+    Contexts depend on the seed and the arrival probabilities only, so they repeat across
+    settings unless a block varies ``context_probabilities``; that dim is kept.
+    """
+    for dim in dims:
+        if dim in cells.dims:
+            first = cells.isel({dim: 0}, drop=True)
+            if bool((cells == first).all()):
+                cells = first
+    return cells
 
 
 def _fits_only(ds: xr.Dataset) -> xr.Dataset:

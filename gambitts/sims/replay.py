@@ -36,7 +36,7 @@ def final_posteriors(
         int(replicate): posterior_inference_data(
             run.agent,
             row,
-            dim_names=list(config.agent.dims),
+            dim_names=list(config.agent.modelled_dims),
             prompt_names=prompts,
             cell_names=list(db.contexts.cell_labels),
             context_names=list(db.contexts.feature_names),

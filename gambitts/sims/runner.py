@@ -16,10 +16,11 @@ import numpy as np
 import xarray as xr
 
 from gambitts.agents import Agent
+from gambitts.agents.spec import AgentSpec
 from gambitts.design.promptdb import PromptDatabase
 from gambitts.models.random_streams import BatchRandom, ReplicateRandom
 from gambitts.sims.block_results import FIT_PREFIX, experiment_dataset
-from gambitts.sims.experiments import AgentSpec, ExperimentSpec, RunConfig
+from gambitts.sims.experiments import ExperimentSpec, RunConfig
 from gambitts.sims.generator_samples import generator_draws, generator_means
 from gambitts.sims.loop import ProgressCallback, Trace, simulate
 from gambitts.sims.worlds.outcomes import build_outcome
@@ -44,7 +45,10 @@ def build_world(config: RunConfig, db: PromptDatabase) -> GeneratorWorld:
     outcome = build_outcome(config.outcome_model, config.outcome_dims)
     arm_prompts = select_prompts(db, outcome, config.n_prompts)
     noise_sd = outcome.noise_grid(db)[config.noise_level]
-    return GeneratorWorld(db, outcome, arm_prompts, noise_sd)
+    contexts = db.contexts
+    if config.context_probabilities is not None:
+        contexts = contexts.with_probabilities(config.context_probabilities)
+    return GeneratorWorld(db, outcome, arm_prompts, noise_sd, contexts)
 
 
 def run_config(
@@ -164,10 +168,10 @@ def prepare_run(
         replicate_seeds(seed, replicates, _WORLD_STREAM), config.horizon
     )
     agent_spec = config.agent
-    dim_index = db.dim_index(agent_spec.dims)
+    dim_index = db.dim_index(agent_spec.modelled_dims)
     agent = agent_spec.build(config.n_prompts, db.contexts, noise_sd=world.noise_sd)
     means = draws = None
-    n_draws = agent_spec.draws_per_cell
+    n_draws = agent_spec.draws_wanted
     subset_seeds = replicate_seeds(seed, replicates, _GENERATOR_STREAM, n_draws or 0)
     if agent.uses_generator:
         means = generator_means(db, world.arm_prompts, dim_index, n_draws, subset_seeds)

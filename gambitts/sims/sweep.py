@@ -34,7 +34,7 @@ from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError, OutputError
 from gambitts.files import make_folder, remove_stale_temporaries, write_netcdf_atomic
 from gambitts.sims.block_results import experiment_dataset, experiment_fit_diagnostics
-from gambitts.sims.experiments import CUSTOM_KINDS, ExperimentSpec, RunConfig
+from gambitts.sims.experiments import ExperimentSpec, RunConfig
 from gambitts.sims.provenance import code_fingerprint, provenance
 from gambitts.sims.replay import final_posteriors
 from gambitts.sims.runner import run_config
@@ -309,7 +309,7 @@ def check_against_database(
             outcome = build_outcome(config.outcome_model, config.outcome_dims)
             wanted = {
                 "outcome model": outcome.dims,
-                f"agent {config.agent.label!r}": config.agent.dims,
+                f"agent {config.agent.label!r}": config.agent.modelled_dims,
             }
             for who, dims in wanted.items():
                 missing = [dim for dim in dims if dim not in db.dims]
@@ -318,7 +318,12 @@ def check_against_database(
                         f"{where}: the {who} uses style dimension(s) {missing} that the "
                         f"database lacks; its dimensions are {list(db.dims)}"
                     )
-            wanted_draws = config.agent.draws_per_cell
+            if config.context_probabilities is not None:
+                try:
+                    db.contexts.with_probabilities(config.context_probabilities)
+                except InputError as error:
+                    raise InputError(f"{where}: `context_probabilities`: {error}") from None
+            wanted_draws = config.agent.draws_wanted
             if notify and wanted_draws is not None and wanted_draws > int(db.n_draws.max()):
                 said = (spec.name, config.agent.label, wanted_draws)
                 if said not in draws_said:
@@ -627,7 +632,7 @@ def _run_dask(plan, db, out, seed, chunk_size, workers, scheduler, progress) -> 
         for run in plan.todo:
             n = run.replicates
             size = chunk_size
-            if run.config.agent.kind in CUSTOM_KINDS:
+            if run.config.agent.refits:
                 size = min(chunk_size, -(-n // n_workers))
             starts = range(0, n, size)
             chunks[run] = [None] * len(starts)

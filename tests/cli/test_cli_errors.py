@@ -83,7 +83,7 @@ def test_a_bug_shows_its_traceback_and_debug_shows_any(tmp_path, monkeypatch):
     plain = _run("simulate", "--config", str(config), "--out", str(tmp_path / "o"))
     assert plain.exit_code == 2 and plain.output.count("\n") == 1
     debug = _run("--debug", "simulate", "--config", str(config), "--out", str(tmp_path / "o"))
-    assert debug.exit_code == 1 and "agent `kind` must be one of" in str(debug.exception)
+    assert debug.exit_code == 1 and "agent 1: `kind` must be one of" in str(debug.exception)
 
 
 def test_ctrl_c_is_one_line_and_keeps_finished_work(tmp_path, monkeypatch):

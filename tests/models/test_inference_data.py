@@ -173,3 +173,32 @@ def test_rejects_bad_arguments():
         posterior_inference_data(object())
     with pytest.raises(RuntimeError, match="call `reset"):
         posterior_inference_data(StdTS(N_ARMS, N_CELLS))
+
+
+def test_an_agent_kind_of_ones_own_is_told_what_to_implement():
+    from gambitts.agents.base import Agent
+
+    class Greedy(Agent):
+        def reset(self, n_replicates, generator_means=None, generator_draws=None):
+            self._n_replicates = n_replicates
+            return self
+
+        def select(self, cells, rng):
+            return np.zeros(len(cells), dtype=np.int64)
+
+        def update(self, cells, actions, z, rewards):
+            return self
+
+    with pytest.raises(NotImplementedError, match="Greedy does not expose its posterior"):
+        posterior_inference_data(Greedy(N_ARMS, N_CELLS).reset(1))
+
+
+def test_an_agents_own_posterior_is_what_inference_data_holds():
+    agent = PoGAMBITTS(N_ARMS, 2, N_CELLS, prior=LinearPrior(noise="unknown")).reset(
+        N_REPLICATES, generator_means=np.zeros((N_REPLICATES, N_CELLS, N_ARMS, 2))
+    )
+    draws = agent.posterior_draws(1, 7, np.random.default_rng(3))
+    idata = posterior_inference_data(agent, 1, 7, np.random.default_rng(3))
+    np.testing.assert_array_equal(idata.posterior["beta"].values, draws.variables["beta"])
+    np.testing.assert_array_equal(idata.posterior["sigma2"].values, draws.variables["sigma2"])
+    assert draws.dims == {"beta": ["feature"], "sigma2": []}

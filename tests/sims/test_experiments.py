@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gambitts.agents import FoGAMBITTS, PoGAMBITTS, StdTS
+from gambitts.agents.registry import agent_spec
 from gambitts.design.contexts import PAPER_CONTEXTS
 from gambitts.sims.experiments import (
-    AgentSpec,
     ExperimentError,
     experiment_from_dict,
     experiment_names,
@@ -49,7 +49,7 @@ def test_settings_resolve_what_a_block_varies():
     po = one_d["severity"].configs[0]
     assert po.agent.kind == "poGAMBITTS" and po.agent.dims == ("severity",)
     assert one_d["severity"].configs[1].agent.dims == ("severity",)  # ens-poGAMBITTS
-    assert one_d["severity"].configs[3].agent.dims == ()  # StdTS models no dims
+    assert one_d["severity"].configs[3].agent.modelled_dims == ()  # StdTS models no dims
     dims = {s.label: s for s in load_experiment("scale_dimensions").settings()}
     ten = dims["10"].configs[0]
     assert ten.outcome_dims == ten.agent.dims and len(ten.agent.dims) == 10
@@ -82,14 +82,14 @@ def test_var_decomp_linear_has_the_papers_defaults():
 
 
 def test_agent_specs_build_the_right_agents():
-    assert isinstance(AgentSpec("StdTS").build(5, PAPER_CONTEXTS), StdTS)
-    contextual = AgentSpec("StdTS:Contextual").build(5, PAPER_CONTEXTS)
+    assert isinstance(agent_spec("StdTS").build(5, PAPER_CONTEXTS), StdTS)
+    contextual = agent_spec("StdTS:Contextual").build(5, PAPER_CONTEXTS)
     assert contextual.contextual and contextual.name == "StdTS:Contextual"
-    po = AgentSpec(
+    po = agent_spec(
         "poGAMBITTS", dims=("optimism",), context_features=True, prompt_indicators=True
     ).build(5, PAPER_CONTEXTS)
     assert isinstance(po, PoGAMBITTS) and po.n_features == 1 + 4 + 4 + 1
-    fo = AgentSpec(
+    fo = agent_spec(
         "foGAMBITTS", label="fo (unknown noise)", dims=("a", "b"), noise="unknown"
     ).build(3, PAPER_CONTEXTS)
     assert (
@@ -106,21 +106,21 @@ def test_agent_specs_build_the_right_agents():
         ({"horizon": 0}, "`horizon` must be a positive integer, got 0"),
         ({"replicates": "many"}, "`replicates` must be a positive integer, got 'many'"),
         ({"values": [5]}, r"noise levels must be 0..4 \(sd_0 .. sd_4\), got 5"),
-        ({"vary": "weather"}, "`vary` must be one of"),
+        ({"vary": "weather"}, "`vary` 'weather' is none of .* no setting of this block's agents"),
         ({"vary": "n_dims", "values": [4]}, r"`n_dims` must be one of \[3, 5, 10, 15, 20\]"),
         ({"vary": None}, "`values` needs `vary`"),
         ({"values": []}, "`values` must list at least one value"),
         ({"agents": []}, "must list at least one agent"),
-        ({"agents": [{"kind": "UCB"}]}, "agent `kind` must be one of"),
+        ({"agents": [{"kind": "UCB"}]}, "agent 1: `kind` must be one of"),
         ({"agents": [{"kind": "poGAMBITTS"}]}, "`dims` must name at least one style dimension"),
         (
             {"agents": [{"kind": "StdTS", "dims": ["optimism"]}]},
-            "apply only to poGAMBITTS, foGAMBITTS, ens-poGAMBITTS",
+            r"StdTS has no setting\(s\) \['dims'\]; its settings are \['label', 'prior'\]",
         ),
         ({"agents": [{"kind": "StdTS"}, {"kind": "StdTS"}]}, "agent labels must be unique"),
         (
             {"agents": [{"kind": "StdTS", "colour": "red"}]},
-            r"agent 1: unknown key\(s\) \['colour'\]",
+            r"agent 1: StdTS has no setting\(s\) \['colour'\]",
         ),
         # Values of the wrong type are refused, never misread.
         (
@@ -129,7 +129,7 @@ def test_agent_specs_build_the_right_agents():
         ),
         (
             {"agents": [{"kind": "poGAMBITTS", "dims": "optimism"}]},
-            "`dims` must be a list of style-dimension names, e.g. .*; got 'optimism'",
+            r"agent 1 \(poGAMBITTS\): `dims` must be a list of names, e.g. .*, got 'optimism'",
         ),
         (
             {"agents": [{"kind": "poGAMBITTS", "dims": ["optimism"], "draws_per_cell": 2.5}]},
@@ -137,18 +137,18 @@ def test_agent_specs_build_the_right_agents():
         ),
         ({"agents": [{"kind": "StdTS", "label": 5}]}, "`label` must be a string, got 5"),
         ({"agents": [{"kind": "StdTS", "label": ""}]}, "`label` must not be empty"),
-        ({"agents": [{"kind": 5}]}, "`kind` must be a string, got 5"),
+        ({"agents": [{"kind": 5}]}, "`kind` must be one of .*, got 5"),
         (
             {"agents": [{"kind": "poGAMBITTS", "dims": ["optimism", "optimism"]}]},
-            "`dims` must not repeat a dimension",
+            r"`dims` must not repeat a value, got \['optimism', 'optimism'\]",
         ),
         (
             {"agents": [{"kind": "StdTS", "noise": "unknown"}]},
-            "`noise` applies only to poGAMBITTS, foGAMBITTS",
+            r"StdTS has no setting\(s\) \['noise'\]",
         ),
         ({"description": 5}, "`description` must be a string, got 5"),
         ({"outcome_model": "linear_9d"}, "unknown `outcome_model` 'linear_9d'; choose one of"),
-        ({"vary": ["noise_level"]}, "`vary` must be one of"),
+        ({"vary": ["noise_level"]}, "`vary` must name what varies, got"),
     ],
     ids=lambda x: str(x)[:30],
 )

@@ -11,10 +11,10 @@ import pytest
 import xarray as xr
 from click.testing import CliRunner
 
+from gambitts.agents.registry import agent_spec
 from gambitts.cli.main import main
 from gambitts.sims.block_results import experiment_fit_diagnostics
 from gambitts.sims.experiments import (
-    AgentSpec,
     ExperimentError,
     ExperimentSpec,
     experiment_from_dict,
@@ -78,7 +78,7 @@ SEED = 11
             {"grid": {"noise_level": [0], "n_prompts": [4], "draws_per_cell": [15]}},
             "`grid` must cross exactly 2 axes, got 3",
         ),
-        ({"grid": {"noise_level": [0], "weather": [1]}}, "`grid` axis 'weather' must be one of"),
+        ({"grid": {"noise_level": [0], "weather": [1]}}, "`grid` axis 'weather' is none of"),
         (
             {"grid": {"modelled_dim": ["optimism"], "n_dims": [3]}},
             "`grid` cannot cross 'modelled_dim' with 'n_dims' "
@@ -86,7 +86,7 @@ SEED = 11
         ),
         (
             {"grid": {"noise_level": [0, 1, 0], "n_prompts": [4]}},
-            "`grid` values of 'noise_level' repeat a value, got \\[0, 1, 0\\]",
+            "the values of 'noise_level' repeat a value, got \\[0, 1, 0\\]",
         ),
         (
             {"grid": {"noise_level": [7], "n_prompts": [4]}},
@@ -108,7 +108,7 @@ SEED = 11
             {"grid": {"noise_level": 1, "n_prompts": [4]}},
             "`grid` values of 'noise_level' must be a non-empty list, got 1",
         ),
-        ({"grid": ["noise_level", "n_prompts"]}, "`grid` must map two of"),
+        ({"grid": ["noise_level", "n_prompts"]}, "`grid` must map two axes"),
         ({"grids": {}}, r"unknown key\(s\) \['grids'\]"),
     ],
     ids=lambda x: str(x)[:40],
@@ -122,7 +122,7 @@ def test_bad_grids_are_refused_in_one_line(change, message):
 def test_a_grid_may_not_name_an_axis_twice():
     with pytest.raises(ExperimentError, match="`grid` names 'noise_level' twice"):
         ExperimentSpec(
-            "mine", "d", "linear_3d", (AgentSpec("StdTS"),),
+            "mine", "d", "linear_3d", (agent_spec("StdTS"),),
             grid=(("noise_level", (0,)), ("noise_level", (1,))),
         )  # fmt: skip
 

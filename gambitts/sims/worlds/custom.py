@@ -38,8 +38,8 @@ import numpy as np
 
 from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError
-from gambitts.sims.user_code import check_reference, import_function
 from gambitts.sims.worlds.outcomes import LinearOutcome, OutcomeModel, _context_terms
+from gambitts.user_code import check_reference, import_function
 
 WORLD_TYPES: tuple[str, ...] = ("linear", "python")
 _KEYS = {
@@ -103,6 +103,35 @@ class OutcomeDefinition:
     def fields(self) -> dict[str, Any]:
         """The definition as plain data."""
         return json.loads(self.text)
+
+    def has_setting(self, path: str) -> bool:
+        """Whether ``path`` names a key of the definition, e.g. ``"coefs.warmth"``."""
+        value: Any = self.fields
+        for part in path.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return False
+            value = value[part]
+        return True
+
+    def with_setting(
+        self, path: str, value: Any, where: str = "outcome_model"
+    ) -> OutcomeDefinition:
+        """Return the definition with the key at ``path`` set to ``value``, validated again.
+
+        Raises
+        ------
+        InputError
+            If there is no such key or the changed definition is invalid.
+        """
+        if not self.has_setting(path):
+            raise InputError(f"{where}: the world defines no key {path!r}")
+        mapping = json.loads(self.text)
+        *parents, last = path.split(".")
+        parent = mapping
+        for part in parents:
+            parent = parent[part]
+        parent[last] = value
+        return OutcomeDefinition.from_mapping(mapping, where)
 
     @property
     def name(self) -> str:

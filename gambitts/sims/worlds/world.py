@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from gambitts.design.contexts import ContextSpace
 from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError
 from gambitts.sims.worlds.outcomes import OutcomeModel
@@ -72,6 +73,9 @@ class GeneratorWorld:
         Database prompt index of each arm.
     noise_sd : float
         Standard deviation of the reward noise.
+    contexts : ContextSpace, optional
+        How contexts arrive: the database's context space (the default) or its cells with other
+        arrival probabilities (see :meth:`ContextSpace.with_probabilities`).
     """
 
     def __init__(
@@ -80,6 +84,7 @@ class GeneratorWorld:
         outcome: OutcomeModel,
         arm_prompts: Sequence[int],
         noise_sd: float,
+        contexts: ContextSpace | None = None,
     ) -> None:
         if not noise_sd >= 0:
             raise InputError(f"`noise_sd` must be non-negative, got {noise_sd}")
@@ -87,6 +92,7 @@ class GeneratorWorld:
         self.outcome = outcome
         self.arm_prompts = np.asarray(arm_prompts, dtype=np.int64)
         self.noise_sd = float(noise_sd)
+        self.contexts = db.contexts if contexts is None else contexts
         self._offset = outcome.context_offset(db.contexts)
         # The arms' database rows, flattened to (arm, cell, draw) -> row, for fast gathers.
         self._rows = np.nan_to_num(db.z[self.arm_prompts]).reshape(-1, db.n_dims)
@@ -108,11 +114,11 @@ class GeneratorWorld:
     ) -> WorldRandomness:
         """Draw every replicate's contexts, row choices and noise for ``horizon`` rounds.
 
-        Contexts arrive as the database's context space says (uniformly over its cells unless
-        it gives probabilities). Replicate ``r`` uses only ``seeds[r]``; this runs once per
+        Contexts arrive as :attr:`contexts` says (uniformly over the cells unless it gives
+        probabilities). Replicate ``r`` uses only ``seeds[r]``; this runs once per
         batch, not per round.
         """
-        contexts = self.db.contexts
+        contexts = self.contexts
         cells = np.empty((len(seeds), horizon), dtype=np.int64)
         draw_uniform = np.empty((len(seeds), horizon))
         noise = np.empty((len(seeds), horizon))

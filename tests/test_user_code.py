@@ -16,7 +16,7 @@ import pytest
 
 from gambitts.agents.custom import BuilderError, CustomPoGAMBITTS
 from gambitts.errors import InputError
-from gambitts.sims.user_code import UserCodeError, import_function, source_fingerprint
+from gambitts.user_code import UserCodeError, import_function, source_fingerprint
 
 LINEAR = "gambitts.models.pymc_models:build_outcome_model"
 

@@ -26,8 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import gambitts
-from gambitts.agents.user_modules import FILE_MODULE_PREFIX
 from gambitts.errors import InputError
+
+#: Prefix of the names of modules loaded from a user's file, so that messages can name the file
+#: (see :func:`gambitts.agents.custom.builder_reference`).
+FILE_MODULE_PREFIX = "gambitts_user_"
 
 
 class UserCodeError(InputError):
