@@ -53,10 +53,10 @@ def main() -> None:
     print(f"K=5, dims=3, R={args.replicates}, T={args.horizon}: best of {args.repeats} runs")
     print(f"{'agent':<12}{'replicate-steps/s':>20}{'seconds':>10}{'peak traced MB':>16}")
     for spec in AGENTS:
-        dim_index = db.dim_index(spec.dims)
+        dim_index = db.dim_index(spec.modelled_dims)
         means = (
             generator_means(
-                db, arms, dim_index, spec.draws_per_cell, replicate_seeds(0, replicates, 1)
+                db, arms, dim_index, spec.draws_wanted, replicate_seeds(0, replicates, 1)
             )
             if spec.kind == "poGAMBITTS"
             else None

@@ -938,11 +938,11 @@ class CustomPoGAMBITTSSpec(CustomStage2Spec):
         """:attr:`draws_per_cell`."""
         return self.draws_per_cell
 
-    def build(
+    def make_agent(
         self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None
     ) -> CustomPoGAMBITTS:
-        """Create the agent; see :meth:`AgentSpec.build`."""
-        agent = CustomPoGAMBITTS(
+        """Create the agent; see :meth:`AgentSpec.make_agent`."""
+        return CustomPoGAMBITTS(
             n_arms,
             len(self.dims),
             contexts.n_cells,
@@ -950,5 +950,3 @@ class CustomPoGAMBITTSSpec(CustomStage2Spec):
             **self.refit_options(self.load_builders()),
             **self.stage2_options(contexts),
         )
-        agent.name = self.label
-        return agent

@@ -384,12 +384,12 @@ class CustomFoGAMBITTSSpec(CustomStage2Spec):
     def _builder_fields(self) -> list[str]:
         return ["builder", "treatment_builder"] if self.treatment_builder else ["builder"]
 
-    def build(
+    def make_agent(
         self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None
     ) -> CustomFoGAMBITTS:
-        """Create the agent; see :meth:`AgentSpec.build`."""
+        """Create the agent; see :meth:`AgentSpec.make_agent`."""
         builders = self.load_builders()
-        agent = CustomFoGAMBITTS(
+        return CustomFoGAMBITTS(
             n_arms,
             len(self.dims),
             contexts.n_cells,
@@ -398,5 +398,3 @@ class CustomFoGAMBITTSSpec(CustomStage2Spec):
             **self.refit_options(builders),
             **self.stage2_options(contexts),
         )
-        agent.name = self.label
-        return agent

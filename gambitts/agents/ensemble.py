@@ -912,19 +912,17 @@ class EnsPoGAMBITTSSpec(TwoStageSpec):
         """:attr:`draws_per_cell`."""
         return self.draws_per_cell
 
-    def build(
+    def make_agent(
         self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None
     ) -> EnsPoGAMBITTS:
-        """Create the agent; see :meth:`AgentSpec.build` (paper presets need ``noise_sd``)."""
-        agent = EnsPoGAMBITTS(
+        """Create the agent; see :meth:`AgentSpec.make_agent` (paper presets need ``noise_sd``)."""
+        return EnsPoGAMBITTS(
             n_arms,
             len(self.dims),
             contexts.n_cells,
             config=self._config(noise_sd),
             **self.stage2_options(contexts),
         )
-        agent.name = self.label
-        return agent
 
     def _config(self, noise_sd: float | None) -> EnsembleConfig:
         if self.preset == "default":

@@ -88,12 +88,20 @@ class AgentSpec:
         return None
 
     def build(self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None) -> Agent:
-        """Create the agent for ``n_arms`` prompts in the cells of ``contexts``.
+        """Create the agent for ``n_arms`` prompts in the cells of ``contexts``, named by label.
 
         ``noise_sd`` is the world's true reward noise; only agents that were given it in the
         paper (the ensemble's paper presets) read it.
         """
-        raise NotImplementedError
+        agent = self.make_agent(n_arms, contexts, noise_sd)
+        agent.name = self.label
+        return agent
+
+    def make_agent(
+        self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None
+    ) -> Agent:
+        """Create the agent (each kind's spec says how); :meth:`build` names it."""
+        raise NotImplementedError(f"{type(self).__name__} must implement make_agent")
 
     def load_builders(self) -> dict[str, Any]:
         """Import the user's functions the agent runs (none unless it has a custom model)."""

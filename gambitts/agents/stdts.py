@@ -114,11 +114,11 @@ class StdTSSpec(AgentSpec):
 
     prior: NormalInverseGammaPrior = NormalInverseGammaPrior()
 
-    def build(self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None) -> StdTS:
-        """Create the agent; see :meth:`AgentSpec.build`."""
-        agent = StdTS(n_arms, contexts.n_cells, contextual=self.contextual, prior=self.prior)
-        agent.name = self.label
-        return agent
+    def make_agent(
+        self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None
+    ) -> StdTS:
+        """Create the agent; see :meth:`AgentSpec.make_agent`."""
+        return StdTS(n_arms, contexts.n_cells, contextual=self.contextual, prior=self.prior)
 
 
 @dataclass(frozen=True)

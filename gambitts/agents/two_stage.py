@@ -383,19 +383,17 @@ class PoGAMBITTSSpec(LinearStageTwoSpec):
         """:attr:`draws_per_cell`."""
         return self.draws_per_cell
 
-    def build(
+    def make_agent(
         self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None
     ) -> PoGAMBITTS:
-        """Create the agent; see :meth:`AgentSpec.build`."""
-        agent = PoGAMBITTS(
+        """Create the agent; see :meth:`AgentSpec.make_agent`."""
+        return PoGAMBITTS(
             n_arms,
             len(self.dims),
             contexts.n_cells,
             prior=self.stage2_prior(),
             **self.stage2_options(contexts),
         )
-        agent.name = self.label
-        return agent
 
 
 @dataclass(frozen=True)
@@ -412,11 +410,11 @@ class FoGAMBITTSSpec(LinearStageTwoSpec):
 
     treatment_prior: NormalInverseWishartPrior = NormalInverseWishartPrior()
 
-    def build(
+    def make_agent(
         self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None
     ) -> FoGAMBITTS:
-        """Create the agent; see :meth:`AgentSpec.build`."""
-        agent = FoGAMBITTS(
+        """Create the agent; see :meth:`AgentSpec.make_agent`."""
+        return FoGAMBITTS(
             n_arms,
             len(self.dims),
             contexts.n_cells,
@@ -424,8 +422,6 @@ class FoGAMBITTSSpec(LinearStageTwoSpec):
             treatment_prior=self.treatment_prior,
             **self.stage2_options(contexts),
         )
-        agent.name = self.label
-        return agent
 
 
 def check_draws_per_cell(spec: AgentSpec) -> None:

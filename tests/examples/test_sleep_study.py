@@ -7,6 +7,7 @@ through the ``gambitts`` command.
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -54,6 +55,8 @@ def test_the_sleep_study_runs_end_to_end(tmp_path, monkeypatch):
             "noise_level": 3, "n_prompts": 2, "agent": 5, "replicate": 3, "t": 40,
         }  # fmt: skip
         assert ds.attrs["varies"] == "noise_level,n_prompts"
+        agents = json.loads(ds.attrs["config"])["agents"]
+        assert agents[2]["kind"] == "poGAMBITTS" and agents[2]["prior"]["intercept_mean"] == 6.0
         assert list(ds["n_prompts"].values) == ["4", "8"]
         assert ds["noise_sd"].sel(n_prompts="4").values.tolist() == [0.25, 0.5, 1.0]
         assert (ds["arm_prompt"].sel(n_prompts="4").isel(arm=slice(4, None)) == "").all()
