@@ -86,7 +86,7 @@ def plot_experiment(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig = _regret_figure(ds)
+    fig = regret_figure(ds)
     try:
         paths = []
         for extension in FIGURE_FORMATS:
@@ -110,7 +110,7 @@ def _figure_directory(out_dir: str | os.PathLike) -> Path:
     return make_folder(out)
 
 
-def _regret_figure(ds: xr.Dataset) -> Figure:
+def regret_figure(ds: xr.Dataset) -> Figure:
     """Return the block's figure: one panel per setting, a line and band per agent.
 
     A one-axis block's panels fill rows of up to five; a grid's are its rows (first axis) by

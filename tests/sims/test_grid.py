@@ -21,7 +21,7 @@ from gambitts.sims.experiments import (
     experiments_from_yaml,
 )
 from gambitts.sims.findings import FINDINGS, check_finding, write_findings
-from gambitts.sims.plots import _regret_figure, plot_experiment
+from gambitts.sims.plots import plot_experiment, regret_figure
 from gambitts.sims.report import block_table, write_report
 from gambitts.sims.results import (
     block_problem,
@@ -219,7 +219,7 @@ def test_summaries_have_one_row_per_combination(grid_run):
 def test_a_grid_figure_has_rows_for_the_first_axis_and_columns_for_the_second(grid_run, tmp_path):
     grid_path, _ = grid_run
     ds = _load(grid_path)
-    figure = _regret_figure(ds)
+    figure = regret_figure(ds)
     assert figure.axes[0].get_subplotspec().get_gridspec().get_geometry() == (2, 2)
     axes = np.array(figure.axes).reshape(2, 2)
     assert axes[1, 0].get_title() == "noise_level = sd_2 (sd 12.64)\nn_prompts = 5"
