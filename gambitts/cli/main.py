@@ -314,11 +314,10 @@ def _replicate_list(text: str) -> list[int]:
 
 
 def _summarise(written: dict[str, Path], plot_dir: Path | None, format_summary) -> None:
-    import xarray as xr
+    from gambitts.api import open_results
 
     for path in written.values():
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            ds = ds.load()
+        ds = open_results(path).regret
         click.echo(format_summary(ds))
         click.echo(f"results: {path}")
         if plot_dir is not None:
@@ -359,6 +358,7 @@ def inspect(results_file: str) -> None:
     import arviz as az
     import xarray as xr
 
+    from gambitts.api import open_results
     from gambitts.errors import InputError
     from gambitts.models.diagnostics import unhealthy
     from gambitts.sims.results import (
@@ -394,20 +394,18 @@ def inspect(results_file: str) -> None:
         return
     if problem is not None:
         raise InputError(f"{results_file!r} is {problem}; {needs}")
-    click.echo(format_summary(root))
-    posteriors = [
-        node for node in tree.subtree if node.path.startswith("/posteriors") and node.data_vars
-    ]
-    if not posteriors:
+    tree.close()
+    results = open_results(results_file)
+    click.echo(format_summary(results.regret))
+    if not results.posteriors:
         click.echo("\nno saved posteriors (run `gambitts simulate ... --save-posteriors 0`)")
-    for node in posteriors:
-        click.echo(f"\n{node.path}")
-        click.echo(az.summary(node.to_dataset(), kind="stats").to_string())
-    if FIT_DIAGNOSTICS_GROUP in tree.children:
-        diagnostics = tree[FIT_DIAGNOSTICS_GROUP].to_dataset()  # with the block's coords
+    for path, posterior in results.posteriors.items():
+        click.echo(f"\n/{path}")
+        click.echo(az.summary(posterior, kind="stats").to_string())
+    if results.diagnostics is not None:
         click.echo(f"\n{FIT_DIAGNOSTICS_GROUP}: worst values over refits and replicates")
-        click.echo(format_fit_diagnostics(diagnostics))
-        problem = unhealthy(diagnostics)
+        click.echo(format_fit_diagnostics(results.diagnostics))
+        problem = unhealthy(results.diagnostics)
         click.echo(f"unhealthy: {problem}" if problem else "all fits look healthy")
 
 
