@@ -28,6 +28,7 @@ _PUBLIC = {
     "simulate": "gambitts.api",
     "open_results": "gambitts.api",
     "Results": "gambitts.api",
+    "Trial": "gambitts.sims.trial",
     "experiment_names": "gambitts.sims.experiments",
     "load_experiment_file": "gambitts.sims.experiments",
     "ContextSpace": "gambitts.design.contexts",

@@ -23,10 +23,12 @@ from gambitts.sims.block_results import FIT_PREFIX, experiment_dataset
 from gambitts.sims.experiments import ExperimentSpec, RunConfig
 from gambitts.sims.generator_samples import generator_draws, generator_means
 from gambitts.sims.loop import ProgressCallback, Trace, simulate
+from gambitts.sims.worlds.custom import OutcomeDefinition
 from gambitts.sims.worlds.outcomes import build_outcome
 from gambitts.sims.worlds.world import GeneratorWorld, WorldRandomness, select_prompts
 
-_WORLD_STREAM, _GENERATOR_STREAM, _AGENT_STREAM = 0, 1, 2
+#: Random streams of a replicate (see the module notes).
+WORLD_STREAM, GENERATOR_STREAM, AGENT_STREAM = 0, 1, 2
 
 
 def replicate_seeds(
@@ -42,12 +44,35 @@ def _label_key(agent_spec: AgentSpec) -> int:
 
 def build_world(config: RunConfig, db: PromptDatabase) -> GeneratorWorld:
     """Build the world of one configuration on ``db``."""
-    outcome = build_outcome(config.outcome_model, config.outcome_dims)
-    arm_prompts = select_prompts(db, outcome, config.n_prompts)
-    noise_sd = outcome.noise_grid(db)[config.noise_level]
+    return make_world(
+        db,
+        config.outcome_model,
+        n_prompts=config.n_prompts,
+        noise_level=config.noise_level,
+        outcome_dims=config.outcome_dims,
+        context_probabilities=config.context_probabilities,
+    )
+
+
+def make_world(
+    db: PromptDatabase,
+    outcome_model: str | OutcomeDefinition,
+    *,
+    n_prompts: int,
+    noise_level: int,
+    outcome_dims: tuple[str, ...] | None = None,
+    context_probabilities: tuple[float, ...] | None = None,
+) -> GeneratorWorld:
+    """Build a world on ``db``: its outcome model, the paper's choice of prompts, a noise level.
+
+    ``context_probabilities`` (one per cell) replace the database's arrival distribution.
+    """
+    outcome = build_outcome(outcome_model, outcome_dims)
+    arm_prompts = select_prompts(db, outcome, n_prompts)
+    noise_sd = outcome.noise_grid(db)[noise_level]
     contexts = db.contexts
-    if config.context_probabilities is not None:
-        contexts = contexts.with_probabilities(config.context_probabilities)
+    if context_probabilities is not None:
+        contexts = contexts.with_probabilities(context_probabilities)
     return GeneratorWorld(db, outcome, arm_prompts, noise_sd, contexts)
 
 
@@ -165,20 +190,20 @@ def prepare_run(
     """Build the world, agent, random streams and generator samples of one run's replicates."""
     world = build_world(config, db)
     randomness = world.draw_randomness(
-        replicate_seeds(seed, replicates, _WORLD_STREAM), config.horizon
+        replicate_seeds(seed, replicates, WORLD_STREAM), config.horizon
     )
     agent_spec = config.agent
     dim_index = db.dim_index(agent_spec.modelled_dims)
     agent = agent_spec.build(config.n_prompts, db.contexts, noise_sd=world.noise_sd)
     means = draws = None
     n_draws = agent_spec.draws_wanted
-    subset_seeds = replicate_seeds(seed, replicates, _GENERATOR_STREAM, n_draws or 0)
+    subset_seeds = replicate_seeds(seed, replicates, GENERATOR_STREAM, n_draws or 0)
     if agent.uses_generator:
         means = generator_means(db, world.arm_prompts, dim_index, n_draws, subset_seeds)
     if agent.uses_generator_draws:
         n_draws = n_draws or int(db.n_draws[world.arm_prompts].max())
         draws = generator_draws(db, world.arm_prompts, dim_index, n_draws, subset_seeds)
-    rng = ReplicateRandom(replicate_seeds(seed, replicates, _AGENT_STREAM, _label_key(agent_spec)))
+    rng = ReplicateRandom(replicate_seeds(seed, replicates, AGENT_STREAM, _label_key(agent_spec)))
     return PreparedRun(world, agent, randomness, rng, dim_index, means, draws)
 
 
