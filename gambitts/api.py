@@ -197,7 +197,7 @@ def open_results(path: str | os.PathLike) -> Results:
         if problem is not None:
             raise InputError(f"{str(path)!r} is {problem}, not a block's results file")
         posteriors = {
-            node.path.lstrip("/"): node.to_dataset(inherit=False).load()
+            node.path.lstrip("/"): _own_dims(node.to_dataset()).load()
             for node in tree.subtree
             if node.path.startswith(f"/{POSTERIORS_GROUP}/") and node.data_vars
         }
@@ -205,6 +205,13 @@ def open_results(path: str | os.PathLike) -> Results:
         if FIT_DIAGNOSTICS_GROUP in tree.children:
             diagnostics = tree[FIT_DIAGNOSTICS_GROUP].to_dataset().load()
     return Results(regret, posteriors, diagnostics, path)
+
+
+def _own_dims(ds: xr.Dataset) -> xr.Dataset:
+    """Keep the coordinates along a group's own dims (a posterior's ``cell`` labels are stored
+    once, in the file's root, and inherited); drop the root's others (``t``, ``agent``, ...)."""
+    used = {dim for variable in ds.data_vars.values() for dim in variable.dims}
+    return ds.drop_vars([name for name in ds.coords if not set(ds[name].dims) <= used])
 
 
 def simulate(

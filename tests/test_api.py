@@ -70,6 +70,10 @@ def test_a_saved_posterior_opens_in_arviz_with_named_coords(results):
     assert list(beta["feature"].values) == ["optimism", "formality", "severity", "intercept"]
     summary = az.summary(idata, kind="stats")
     assert "beta[optimism]" in summary.index
+    mu = results.posterior("foGAMBITTS", setting="sd_1", replicate=2).posterior["mu"]
+    assert mu.dims == ("chain", "draw", "cell", "prompt", "dim")
+    assert list(mu["cell"].values[:2]) == ["home/1", "home/2"]  # the context space's labels
+    assert set(mu.coords) == {"chain", "draw", "cell", "prompt", "dim"}
     stdts = results.posterior("StdTS", setting="sd_1", replicate=2).posterior["mu"]
     assert stdts.dims == ("chain", "draw", "prompt") and stdts.sizes["prompt"] == 5
 

@@ -42,7 +42,8 @@ def test_inspect_posteriors():
     summaries = _load("inspect_posteriors").main(fast=True)
     beta = summaries["poGAMBITTS"]
     assert "beta[optimism]" in beta.index and "beta[intercept]" in beta.index
-    assert "mu[home/1, " in " ".join(summaries["StdTS:Contextual"].index)
+    assert "mu[home/1, " in " ".join(summaries["foGAMBITTS"].index)  # stage 1, by named cell
+    assert len(summaries["StdTS"].filter(like="mu[", axis=0)) == 5  # one mean per prompt
 
 
 def test_reanalyse_netcdf(tmp_path):
