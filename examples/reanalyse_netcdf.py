@@ -1,9 +1,8 @@
 """Load a results NetCDF written by ``gambitts simulate`` and redraw cumulative regret from it.
 
 ``python examples/reanalyse_netcdf.py RESULTS.nc [OUT.png]``; without a file, a small run of the
-``var_decomp_linear`` block is simulated and written first (with
-:func:`gambitts.sims.runner.run_experiment` and :func:`gambitts.files.write_netcdf_atomic`,
-as ``gambitts simulate`` does).
+``var_decomp_linear`` block is simulated and saved first (:func:`gambitts.simulate`, which runs
+what ``gambitts simulate`` runs). :func:`gambitts.open_results` reads either.
 """
 
 from __future__ import annotations
@@ -18,25 +17,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from gambitts.design.standin import make_standin_database  # noqa: E402
-from gambitts.files import write_netcdf_atomic  # noqa: E402
-from gambitts.sims.experiments import load_experiment  # noqa: E402
-from gambitts.sims.results import format_summary, setting_dim  # noqa: E402
-from gambitts.sims.runner import run_experiment  # noqa: E402
+import gambitts  # noqa: E402
 
 
 def write_example_results(path: Path, fast: bool = False) -> Path:
-    """Simulate a reduced ``var_decomp_linear`` block and write it to ``path``."""
-    spec = load_experiment("var_decomp_linear").with_overrides(
-        replicates=3 if fast else 20, horizon=100 if fast else 1000
-    )
-    db = make_standin_database(n_draws=50 if fast else 950)
-    return write_netcdf_atomic(run_experiment(spec, db, seed=0), path)
+    """Simulate a reduced ``var_decomp_linear`` block and save it to ``path``."""
+    replicates, horizon = (3, 100) if fast else (20, 1000)
+    results = gambitts.simulate("var_decomp_linear", replicates=replicates, horizon=horizon)
+    return results.save(path)
 
 
 def plot_cumulative_regret(ds: xr.Dataset, out: Path) -> Path:
     """Plot mean cumulative regret (+- 2 standard errors) per agent, one panel per setting."""
-    dim = setting_dim(ds)
+    (dim,) = [dim for dim in ds["regret"].dims if dim not in ("agent", "replicate", "t")]
     cumulative = ds["regret"].astype("float64").cumsum("t")
     mean = cumulative.mean("replicate")
     se = cumulative.std("replicate") / ds.sizes["replicate"] ** 0.5
@@ -62,10 +55,10 @@ def main(fast: bool = False, path: str | None = None, out: str | None = None) ->
     """Reanalyse ``path`` (simulating one if None) and write the figure; return its path."""
     workdir = Path(tempfile.mkdtemp(prefix="gambitts-reanalyse-"))
     source = Path(path) if path else write_example_results(workdir / "results.nc", fast=fast)
-    with xr.open_dataset(source) as ds:
-        ds = ds.load()
-    print(format_summary(ds))
-    figure = plot_cumulative_regret(ds, Path(out) if out else workdir / "cumulative_regret.png")
+    results = gambitts.open_results(source)
+    print(results.summary().to_string(index=False))
+    out = Path(out) if out else workdir / "cumulative_regret.png"
+    figure = plot_cumulative_regret(results.regret, out)
     print(f"figure: {figure}")
     return figure
 

@@ -208,8 +208,11 @@ def open_results(path: str | os.PathLike) -> Results:
 
 
 def _own_dims(ds: xr.Dataset) -> xr.Dataset:
-    """Keep the coordinates along a group's own dims (a posterior's ``cell`` labels are stored
-    once, in the file's root, and inherited); drop the root's others (``t``, ``agent``, ...)."""
+    """Keep only the coordinates along a group's own dims.
+
+    A posterior's ``cell`` labels are stored once, in the file's root, and inherited; the
+    root's other coordinates (``t``, ``agent``, ...) are dropped.
+    """
     used = {dim for variable in ds.data_vars.values() for dim in variable.dims}
     return ds.drop_vars([name for name in ds.coords if not set(ds[name].dims) <= used])
 
