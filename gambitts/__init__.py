@@ -29,6 +29,7 @@ _PUBLIC = {
     "open_results": "gambitts.api",
     "Results": "gambitts.api",
     "Trial": "gambitts.sims.trial",
+    "ExperimentSpec": "gambitts.sims.experiments",
     "experiment_names": "gambitts.sims.experiments",
     "load_experiment_file": "gambitts.sims.experiments",
     "ContextSpace": "gambitts.design.contexts",
@@ -36,6 +37,7 @@ _PUBLIC = {
     "PromptDatabase": "gambitts.design.promptdb",
     "load_prompt_database": "gambitts.design.promptdb",
     "agent_spec": "gambitts.agents.registry",
+    "nutpie_available": "gambitts.agents.custom",
     "posterior_inference_data": "gambitts.models.inference_data",
 }
 
