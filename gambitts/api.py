@@ -182,20 +182,15 @@ def open_results(path: str | os.PathLike) -> Results:
     InputError
         If the file cannot be read or is not a block's results file; the message says which.
     """
-    from gambitts.sims.results import block_problem
+    from gambitts.sims.report import results_file_problem
     from gambitts.sims.sweep import FIT_DIAGNOSTICS_GROUP
 
     path = Path(path)
-    try:
-        tree = xr.open_datatree(path, engine="h5netcdf")
-    except Exception as error:  # noqa: BLE001 - any reader error means it cannot be read
-        reason = " ".join(str(error).split()) or type(error).__name__
-        raise InputError(f"cannot read {str(path)!r} as NetCDF ({reason})") from None
-    with tree:
+    problem = results_file_problem(path)
+    if problem is not None:
+        raise InputError(f"{str(path)!r} is {problem}; give a block's results file")
+    with xr.open_datatree(path, engine="h5netcdf") as tree:
         regret = tree.to_dataset().load()
-        problem = block_problem(regret)
-        if problem is not None:
-            raise InputError(f"{str(path)!r} is {problem}, not a block's results file")
         posteriors = {
             node.path.lstrip("/"): _own_dims(node.to_dataset()).load()
             for node in tree.subtree

@@ -135,8 +135,8 @@ def test_a_yaml_file_and_a_block_name_are_resolved_or_refused(tmp_path):
 
 def test_opening_a_file_that_is_not_a_block_is_one_line(tmp_path):
     (tmp_path / "notes.nc").write_text("not netcdf")
-    with pytest.raises(InputError, match="cannot read .* as NetCDF"):
+    with pytest.raises(InputError, match="cannot be read as NetCDF"):
         gambitts.open_results(tmp_path / "notes.nc")
     xr.Dataset({"x": ("a", [1])}).to_netcdf(tmp_path / "other.nc", engine="h5netcdf")
-    with pytest.raises(InputError, match="not a block's results file"):
+    with pytest.raises(InputError, match="not a gambitts results file .*; give a block"):
         gambitts.open_results(tmp_path / "other.nc")
