@@ -175,6 +175,26 @@ def experiments() -> None:
 )
 @click.option("--scheduler", help="Address of an existing Dask scheduler to run the tasks on.")
 @click.option(
+    "--cluster",
+    type=click.Choice(["slurm", "pbs", "sge", "lsf"]),
+    help="Run on batch jobs of this HPC scheduler (through dask-jobqueue).",
+)
+@click.option(
+    "--jobs",
+    type=int,
+    default=1,
+    show_default=True,
+    callback=_positive,
+    help="Batch jobs to keep running with --cluster.",
+)
+@click.option(
+    "--cluster-config",
+    "cluster_file",
+    type=click.Path(dir_okay=False),
+    help="YAML file: queue, account, walltime, cores, memory, directives of each job.",
+)
+@click.option("--dry-run", is_flag=True, help="With --cluster: print the job script and exit.")
+@click.option(
     "--chunk-size",
     type=int,
     default=125,
@@ -206,6 +226,10 @@ def simulate(
     message_column: str | None,
     workers: int,
     scheduler: str | None,
+    cluster: str | None,
+    jobs: int,
+    cluster_file: str | None,
+    dry_run: bool,
     chunk_size: int,
     force: bool,
     save_posteriors: str,
@@ -230,6 +254,12 @@ def simulate(
         run_sweep,
     )
 
+    cluster_config = _cluster_config(cluster, cluster_file, scheduler, dry_run)
+    if dry_run:
+        from gambitts.sims.cluster import job_script
+
+        click.echo(job_script(cluster_config, Path(out_dir).resolve() / ".dask-scratch"))
+        return
     if sum([bool(names), run_all, config_file is not None]) != 1:
         raise click.UsageError("give --experiment NAME, --all or --config FILE")
     if not out_dir.strip():
@@ -244,7 +274,8 @@ def simulate(
         specs, seed=seed, workers=workers, chunk_size=chunk_size, scheduler=scheduler
     )
     check_saved_replicates(specs, saved)
-    check_memory(specs, chunk_size=chunk_size, workers=1 if scheduler else workers)
+    remote = scheduler is not None or cluster_config is not None
+    check_memory(specs, chunk_size=chunk_size, workers=1 if remote else workers)
     plots = Path(out_dir) / "plots"
     if plot and plots.exists() and not plots.is_dir():
         raise OutputError(f"cannot write figures: {str(plots)!r} is a file, not a folder")
@@ -283,6 +314,8 @@ def simulate(
                 seed=seed,
                 workers=workers,
                 scheduler=scheduler,
+                cluster=cluster_config,
+                jobs=jobs,
                 chunk_size=chunk_size,
                 force=force,
                 save_posteriors=saved,
@@ -299,6 +332,21 @@ def simulate(
             sys.exit(130)
     _summarise(written, out if plot else None, format_summary)
     _warn_unhealthy_fits(written)
+
+
+def _cluster_config(
+    cluster: str | None, cluster_file: str | None, scheduler: str | None, dry_run: bool
+):
+    """Return the job settings of --cluster (None without it); refuse options that need it."""
+    if cluster is None:
+        if cluster_file is not None or dry_run:
+            raise click.UsageError("--cluster-config and --dry-run need --cluster")
+        return None
+    if scheduler is not None:
+        raise click.UsageError("give --cluster or --scheduler, not both")
+    from gambitts.sims.cluster import load_cluster_config
+
+    return load_cluster_config(cluster, cluster_file)
 
 
 def _replicate_list(text: str) -> list[int]:

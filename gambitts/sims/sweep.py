@@ -14,6 +14,7 @@ assembled from its configurations, with the fit diagnostics of custom agents in 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -34,6 +35,7 @@ from gambitts.design.promptdb import PromptDatabase
 from gambitts.errors import InputError, OutputError
 from gambitts.files import make_folder, remove_stale_temporaries, write_netcdf_atomic
 from gambitts.sims.block_results import experiment_dataset, experiment_fit_diagnostics
+from gambitts.sims.cluster import ONE_THREAD_PER_WORKER, ClusterConfig
 from gambitts.sims.experiments import ExperimentSpec, RunConfig
 from gambitts.sims.provenance import code_fingerprint, provenance
 from gambitts.sims.replay import final_posteriors
@@ -59,12 +61,6 @@ FIT_DIAGNOSTICS_GROUP = "fit_diagnostics"
 
 #: Local workers are one process per core: their compiled kernels and BLAS stay single-threaded,
 #: so that two workers do not fight over two cores with four threads.
-_ONE_THREAD_PER_WORKER = {
-    "NUMBA_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-}
 
 
 @dataclass(frozen=True)
@@ -153,6 +149,8 @@ def run_sweep(
     seed: int = 0,
     workers: int = 2,
     scheduler: str | None = None,
+    cluster: ClusterConfig | None = None,
+    jobs: int = 1,
     chunk_size: int = 125,
     force: bool = False,
     save_posteriors: Sequence[int] = (),
@@ -179,6 +177,11 @@ def run_sweep(
         Local worker processes (ignored with ``scheduler``); 1 runs in this process.
     scheduler : str, optional
         Address of an existing Dask scheduler (e.g. ``tcp://host:8786``).
+    cluster : ClusterConfig, optional
+        Run on ``jobs`` batch jobs of an HPC scheduler (SLURM, PBS, SGE, LSF) through
+        dask-jobqueue instead (see :mod:`gambitts.sims.cluster`); jobs that die are replaced.
+    jobs : int
+        Batch jobs to keep running with ``cluster``.
     chunk_size : int
         Replicates per task. A custom agent's configuration (slow: it refits a PyMC model) is
         also split over all workers, so that a few replicates keep every worker busy.
@@ -215,9 +218,14 @@ def run_sweep(
     check_sweep_arguments(
         specs, seed=seed, workers=workers, chunk_size=chunk_size, scheduler=scheduler
     )
+    remote = scheduler is not None or cluster is not None
+    if scheduler is not None and cluster is not None:
+        raise InputError("give either a Dask scheduler's address or a cluster, not both")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise InputError(f"`jobs` must be a positive integer, got {jobs!r}")
     check_saved_replicates(specs, save_posteriors)
     check_against_database(specs, db, notify)
-    check_memory(specs, chunk_size=chunk_size, workers=1 if scheduler else workers)
+    check_memory(specs, chunk_size=chunk_size, workers=1 if remote else workers)
     out = Path(out_dir)
     with output_lock(out):
         make_folder(out / "configs")
@@ -231,10 +239,11 @@ def run_sweep(
         for run in plan.todo:
             run.config.agent.load_builders()  # a missing builder fails here, not in a worker
         if plan.todo:
-            if scheduler is None and workers == 1:
+            if not remote and workers == 1:
                 _run_serial(plan, db, out, seed, progress)
             else:
-                _run_dask(plan, db, out, seed, chunk_size, workers, scheduler, progress)
+                where = _Workers(workers, scheduler, cluster, jobs)
+                _run_dask(plan, db, out, seed, chunk_size, where, progress)
         return {
             spec.name: _write_block(spec, plan, db, out, seed, save_posteriors, notify)
             for spec in specs
@@ -598,36 +607,75 @@ def _run_serial(plan, db, out, seed, progress) -> None:
         write_netcdf_atomic(result, _config_path(out, plan.keys[run]))
 
 
-def _run_config_in_worker(config: RunConfig, db: PromptDatabase, **kwargs) -> xr.Dataset:
+def _run_config_in_worker(config: RunConfig, db: PromptDatabase | str, **kwargs) -> xr.Dataset:
     """:func:`run_config` in a Dask worker, without PyTensor's BLAS warning in its log.
 
+    ``db`` is the database, or the path of its NetCDF copy (batch jobs read it from the shared
+    file system once per worker process, as a job that dies takes scattered data with it).
     PyMC's C backend runs without BLAS here; the warning says nothing a user can act on (the
     command line filters it in its own process). Workers run one task at a time.
     """
+    if isinstance(db, str):
+        db = _database_file(db)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "PyTensor could not link to a BLAS", UserWarning)
         return run_config(config, db, **kwargs)
 
 
-def _run_dask(plan, db, out, seed, chunk_size, workers, scheduler, progress) -> None:
+@functools.lru_cache(maxsize=2)
+def _database_file(path: str) -> PromptDatabase:
+    from gambitts.design.promptdb import load_prompt_database
+
+    return load_prompt_database(path)
+
+
+@dataclass(frozen=True)
+class _Workers:
+    """Where a sweep's tasks run: local processes, an existing scheduler, or batch jobs."""
+
+    local: int
+    scheduler: str | None
+    cluster: ClusterConfig | None
+    jobs: int
+
+    def start(self, scratch: Path) -> Any:
+        """Start the local or job-queue cluster (``None`` for an existing scheduler)."""
+        if self.cluster is not None:
+            from gambitts.sims.cluster import start_cluster
+
+            return start_cluster(self.cluster, scratch, self.jobs)
+        return _local_cluster(self.local, scratch) if self.scheduler is None else None
+
+    def expected(self, client: Any) -> int:
+        """How many workers the tasks will share (job-queue workers join over time)."""
+        if self.cluster is not None:
+            return self.jobs * self.cluster.cores
+        return max(1, len(client.scheduler_info()["workers"]))
+
+
+def _run_dask(plan, db, out, seed, chunk_size, where: _Workers, progress) -> None:
     from dask.distributed import Client, as_completed
 
-    cluster = _local_cluster(workers, out / _DASK_FOLDER) if scheduler is None else None
+    cluster = where.start(out / _DASK_FOLDER)
     try:
-        client = Client(scheduler or cluster, timeout=_CONNECT_TIMEOUT)
+        client = Client(where.scheduler or cluster, timeout=_CONNECT_TIMEOUT)
     except (OSError, ValueError, TimeoutError) as error:
         if cluster is not None:
             cluster.close()
             raise
         reason = " ".join(str(error).split())
         raise InputError(
-            f"cannot reach the Dask scheduler {scheduler!r} ({reason}); check --scheduler, "
-            "e.g. tcp://host:8786"
+            f"cannot reach the Dask scheduler {where.scheduler!r} ({reason}); check "
+            "--scheduler, e.g. tcp://host:8786"
         ) from None
     futures = {}
     try:
-        db_future = client.scatter(db, broadcast=True)
-        n_workers = max(1, len(client.scheduler_info()["workers"]))
+        if where.cluster is None:
+            db_future = client.scatter(db, broadcast=True)
+        else:  # jobs read a copy on the shared file system: scattered data dies with a job
+            db_future = str(out / _DASK_FOLDER / "database.nc")
+            db.save(db_future)
+        n_workers = where.expected(client)
         chunks: dict[PlannedRun, list] = {}
         for run in plan.todo:
             n = run.replicates
@@ -688,7 +736,7 @@ def _local_cluster(workers: int, scratch: Path):
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=":0",
-                env=_ONE_THREAD_PER_WORKER,
+                env=ONE_THREAD_PER_WORKER,
                 silence_logs=logging.CRITICAL,
                 local_directory=str(scratch),
             )
