@@ -132,6 +132,8 @@ class Results:
         """
         import arviz as az
 
+        if agent not in self.agents:
+            raise InputError(f"no agent {agent!r} in {self.name!r}; its agents are {self.agents}")
         labels = self._setting_labels(setting)
         path = "/".join([POSTERIORS_GROUP, *labels, str(agent), f"replicate_{replicate}"])
         if path not in self.posteriors:
@@ -152,7 +154,10 @@ class Results:
                     f"`setting=`, e.g. {shown(choices[0])} (all: {shown(choices, 200)})"
                 )
             return list(self.settings[0].values())
-        labels = [setting] if isinstance(setting, str) else [str(s) for s in setting]
+        if isinstance(setting, str) or not isinstance(setting, Sequence):
+            labels = [str(setting)]
+        else:
+            labels = [str(s) for s in setting]
         if len(labels) != len(dims):
             raise InputError(
                 f"`setting` must give one label per setting dim {dims}, got {shown(setting)}"
@@ -188,7 +193,7 @@ def open_results(path: str | os.PathLike) -> Results:
     path = Path(path)
     problem = results_file_problem(path)
     if problem is not None:
-        raise InputError(f"{str(path)!r} is {problem}; give a block's results file")
+        raise InputError(f"{str(path)!r}: {problem}; give a block's results file")
     with xr.open_datatree(path, engine="h5netcdf") as tree:
         regret = tree.to_dataset().load()
         posteriors = {
@@ -259,6 +264,12 @@ def simulate(
     from gambitts.design.standin import make_standin_database
     from gambitts.sims.sweep import run_sweep
 
+    saved = list(save_posteriors) if isinstance(save_posteriors, Sequence) else None
+    if saved is None or any(isinstance(r, bool) or not isinstance(r, int) for r in saved):
+        raise InputError(
+            f"`save_posteriors` must be a list of replicate numbers, e.g. [0, 1], got "
+            f"{shown(save_posteriors)}"
+        )
     spec = _spec(experiment, block)
     spec = spec.with_overrides(replicates=replicates, horizon=horizon)
     db = make_standin_database() if database is None else database
@@ -267,7 +278,7 @@ def simulate(
             f"`database` must be a PromptDatabase (gambitts.load_prompt_database(path)), got "
             f"{type(db).__name__}"
         )
-    options = {"seed": seed, "workers": workers, "save_posteriors": list(save_posteriors)}
+    options = {"seed": seed, "workers": workers, "save_posteriors": saved}
     if out is not None:
         written = run_sweep([spec], db, out, progress=progress, **options)
         return open_results(written[spec.name])
@@ -280,10 +291,13 @@ def simulate(
 
 def _spec(experiment: str | os.PathLike | ExperimentSpec, block: str | None) -> ExperimentSpec:
     """Resolve what :func:`simulate` was asked to run into one block's spec."""
+    text = str(experiment)
+    is_file = isinstance(experiment, os.PathLike) or text.endswith((".yaml", ".yml"))
+    if block is not None and not is_file:
+        raise InputError("`block=` picks a block of a YAML experiment file; give the file's path")
     if isinstance(experiment, ExperimentSpec):
         return experiment
-    text = str(experiment)
-    if isinstance(experiment, os.PathLike) or text.endswith((".yaml", ".yml")):
+    if is_file:
         specs: Mapping[str, ExperimentSpec] = load_experiment_file(text)
         if block is not None:
             if block not in specs:

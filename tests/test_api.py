@@ -140,3 +140,37 @@ def test_opening_a_file_that_is_not_a_block_is_one_line(tmp_path):
     xr.Dataset({"x": ("a", [1])}).to_netcdf(tmp_path / "other.nc", engine="h5netcdf")
     with pytest.raises(InputError, match="not a gambitts results file .*; give a block"):
         gambitts.open_results(tmp_path / "other.nc")
+
+
+def test_misused_arguments_are_one_line(results):
+    with pytest.raises(InputError, match=r"no agent 'UCB' in 'var_decomp_linear'; its agents"):
+        results.posterior("UCB", setting="sd_0")
+    for bad in (0, ["0"], [True]):
+        with pytest.raises(InputError, match="`save_posteriors` must be a list of replicate"):
+            gambitts.simulate(BLOCK, save_posteriors=bad, **SMALL)
+    with pytest.raises(InputError, match="`block=` picks a block of a YAML experiment file"):
+        gambitts.simulate(BLOCK, block="other", **SMALL)
+
+
+def test_a_setting_may_be_given_as_a_number(tmp_path):
+    block = tmp_path / "arms.yaml"
+    block.write_text(
+        "arms:\n  description: d\n  outcome_model: linear_3d\n  vary: n_prompts\n"
+        "  values: [3, 4]\n  replicates: 1\n  horizon: 5\n  agents: [{kind: StdTS}]\n"
+    )
+    run = gambitts.simulate(block, save_posteriors=[0])
+    assert run.posterior("StdTS", setting=4).posterior["mu"].sizes["prompt"] == 4
+
+
+@pytest.mark.parametrize(
+    "options,message",
+    [
+        ({"noise_level": -1}, "`noise_level` must be 0..4 for this world, got -1"),
+        ({"noise_level": 1.0}, "`noise_level` must be a whole number"),
+        ({"database": "db.nc"}, "`database` must be a PromptDatabase"),
+        ({"seed": -1}, "`seed` must be a whole number from 0 to 2\\*\\*63 - 1"),
+    ],
+)
+def test_a_trial_refuses_what_it_cannot_run(options, message):
+    with pytest.raises(InputError, match=message):
+        gambitts.Trial(**options)

@@ -75,6 +75,7 @@ from gambitts.agents.custom import (
     grow,
 )
 from gambitts.agents.refit import ModelRefitter
+from gambitts.agents.two_stage import check_treatment_prior
 from gambitts.errors import ExperimentError
 from gambitts.models.conjugate import NormalInverseWishart
 from gambitts.models.posterior_draws import PosteriorDraws
@@ -375,6 +376,7 @@ class CustomFoGAMBITTSSpec(CustomStage2Spec):
     def check(self) -> None:
         """See :class:`CustomStage2Spec`; a stage-1 builder replaces the exact stage-1 prior."""
         super().check()
+        check_treatment_prior(self)
         if self.treatment_builder and self.treatment_prior != NormalInverseWishartPrior():
             raise ExperimentError(
                 f"{self.where}: `treatment_prior` is the prior of the exact stage 1; with a "

@@ -50,7 +50,7 @@ def agent_from_dict(mapping: Any, where: str = "agent") -> AgentSpec:
         raise ExperimentError(f"{where} must be a mapping with a `kind`, got {shown(mapping)}")
     fields = dict(mapping)
     kind = fields.pop("kind", None)
-    if kind not in AGENT_SPECS:
+    if not isinstance(kind, str) or kind not in AGENT_SPECS:
         raise ExperimentError(
             f"{where}: `kind` must be one of {list(AGENT_SPECS)}, got {shown(kind)}"
         )

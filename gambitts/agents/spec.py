@@ -116,7 +116,12 @@ class AgentSpec:
         return {"kind": self.kind, **dataclasses.asdict(self)}
 
     def has_setting(self, path: str) -> bool:
-        """Whether ``path`` (a field, or ``field.subfield`` of a prior) is one of this spec's."""
+        """Whether ``path`` (a field, or ``field.subfield`` of a prior) is one of this spec's.
+
+        ``label`` names the agent in results and is not a setting.
+        """
+        if path == "label":
+            return False
         value: Any = self
         for part in path.split("."):
             if not dataclasses.is_dataclass(value) or part not in _field_names(value):
@@ -186,7 +191,7 @@ def check_value(where: str, name: str, value: Any, annotation: Any) -> Any:
             _refuse(where, name, value, "a whole number")
     elif annotation is float:
         number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not number or not math.isfinite(value):
+        if not number or not _finite(value):
             _refuse(where, name, value, "a finite number")
         return float(value)
     elif annotation is str:
@@ -230,6 +235,14 @@ def _check_dataclass(where: str, name: str, value: Any, cls: type) -> Any:
         return cls(**checked)
     except ValueError as error:
         raise ExperimentError(f"{where}: `{name}`: {error}") from None
+
+
+def _finite(number: float) -> bool:
+    """Whether ``number`` is a finite float (an integer too large for a float is not)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
 
 
 def _refuse(where: str, name: str, value: Any, wanted: str) -> typing.NoReturn:

@@ -410,6 +410,11 @@ class FoGAMBITTSSpec(LinearStageTwoSpec):
 
     treatment_prior: NormalInverseWishartPrior = NormalInverseWishartPrior()
 
+    def check(self) -> None:
+        """See :class:`LinearStageTwoSpec`; the stage-1 prior must suit the modelled dims."""
+        super().check()
+        check_treatment_prior(self)
+
     def make_agent(
         self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None
     ) -> FoGAMBITTS:
@@ -422,6 +427,14 @@ class FoGAMBITTSSpec(LinearStageTwoSpec):
             treatment_prior=self.treatment_prior,
             **self.stage2_options(contexts),
         )
+
+
+def check_treatment_prior(spec: AgentSpec) -> None:
+    """Refuse an inverse-Wishart ``dof`` that does not exceed the number of dims minus one."""
+    try:
+        spec.treatment_prior.resolved_dof(len(spec.dims))
+    except ValueError as error:
+        raise ExperimentError(f"{spec.where}: `treatment_prior`: {error}") from None
 
 
 def check_draws_per_cell(spec: AgentSpec) -> None:

@@ -37,7 +37,8 @@ RESERVED_NAMES: frozenset[str] = frozenset(
     {"cell", "prompt", "draw", "dim", "z", "n_draws", "message", "agent", "replicate", "t",
      "arm", "setting", "regret", "action", "reward", "optimal_action", "context_cell",
      "expected_reward", "arm_prompt", "noise_sd", "noise_level", "n_prompts", "modelled_dim",
-     "draws_per_cell", "n_dims", "chain", "feature", "refit", "variable"}
+     "draws_per_cell", "n_dims", "context_probabilities", "chain", "feature", "refit",
+     "variable"}
 )  # fmt: skip
 #: Most cells a space may have: results store a round's cell as a 16-bit integer.
 MAX_CELLS = 32_767

@@ -271,7 +271,13 @@ class ExperimentSpec:
                     f"{sorted(self.outcome_model.fields)}"
                 )
             return
-        if not any(agent.has_setting(axis) for agent in self.agents):
+        having = [agent for agent in self.agents if agent.has_setting(axis)]
+        if any(dataclasses.is_dataclass(_value_at(agent, axis)) for agent in having):
+            raise ExperimentError(
+                f"{where}: {what} {axis!r} names a whole group of settings; vary one of them, "
+                f"e.g. '{axis}.{dataclasses.fields(_value_at(having[0], axis))[0].name}'"
+            )
+        if not having:
             raise ExperimentError(
                 f"{where}: {what} {axis!r} is none of {list(VARIATIONS)}, no `world.<key>` and "
                 "no setting of this block's agents (e.g. 'prior.coef_precision', "
@@ -281,22 +287,40 @@ class ExperimentSpec:
     def _checked_values(self, axis: str, values: tuple | list) -> tuple:
         """Return ``values`` of ``axis`` checked by building each one's configurations.
 
-        Lists become tuples (values must be hashable); a repeated value is refused.
+        Lists become tuples (values must be hashable; mappings are refused by
+        :meth:`_check_axis`). Two values that give the same configurations (``1`` and ``1.0``)
+        are refused, and so is a value whose label cannot name a results group.
         """
         values = tuple(tuple(v) if isinstance(v, list) else v for v in values)
+        resolved = {}
         for value in values:
+            if isinstance(value, Mapping) or isinstance(value, tuple) and any(
+                isinstance(item, Mapping | list | tuple) for item in value
+            ):
+                raise ExperimentError(
+                    f"{self.where}: values of {axis!r} must be numbers, names or flat lists, "
+                    f"got {shown(value)}"
+                )
+            label = _label(axis, value)
+            if not _SETTING_LABEL.match(label):
+                raise ExperimentError(
+                    f"{self.where}: value {shown(value)} of {axis!r} cannot label results (no "
+                    "`/`, no leading `.`, at most 100 characters)"
+                )
             if axis in VARIATIONS:
                 _check_value(axis, value, self.n_noise_levels)
             try:
-                self._configs({axis: value})
+                configs = tuple(self._configs({axis: value}))
             except InputError as error:
                 raise ExperimentError(f"{self.where}, {axis} = {shown(value)}: {error}") from None
-        labels = [_label(axis, value) for value in values]
-        if len(set(labels)) != len(labels):
-            raise ExperimentError(
-                f"{self.where}: the values of {axis!r} repeat a value, got "
-                f"{shown(list(values))}; list each setting once"
-            )
+            same = resolved.get(configs)
+            if same is not None or label in {_label(axis, v) for v in resolved.values()}:
+                raise ExperimentError(
+                    f"{self.where}: the values of {axis!r} repeat a setting "
+                    f"({shown(same if same is not None else value)} and {shown(value)}); list "
+                    "each setting once"
+                )
+            resolved[configs] = value
         return values
 
     def _check_grid(self) -> None:
@@ -323,6 +347,12 @@ class ExperimentSpec:
         axes = [axis for axis, _ in grid]
         if len(set(map(str, axes))) != len(axes):
             raise ExperimentError(f"{where}: `grid` names {axes[0]!r} twice; cross two axes")
+        first, second = sorted(map(str, axes), key=len)
+        if second.startswith(first + "."):
+            raise ExperimentError(
+                f"{where}: `grid` cannot cross {first!r} with {second!r}, a part of it; vary "
+                "one of them"
+            )
         conflict = GRID_CONFLICTS.get(frozenset(map(str, axes)))
         if conflict is not None:
             raise ExperimentError(
@@ -398,8 +428,13 @@ class ExperimentSpec:
         for axis, value in change.items():
             if axis.startswith(WORLD_PREFIX):
                 outcome_model = outcome_model.with_setting(
-                    axis.removeprefix(WORLD_PREFIX), value, f"{self.where}: `outcome_model`"
+                    axis.removeprefix(WORLD_PREFIX),
+                    list(value) if isinstance(value, tuple) else value,  # as the file wrote it
+                    f"{self.where}: `outcome_model`",
                 )
+        noise_level = change.get("noise_level", self.noise_level)
+        if isinstance(outcome_model, OutcomeDefinition):
+            _require_noise_level(noise_level, outcome_model.n_noise_levels)
         probabilities = self.context_probabilities
         if "context_probabilities" in change:
             probabilities = _probabilities(change["context_probabilities"], "a probability list")
@@ -412,7 +447,7 @@ class ExperimentSpec:
                     outcome_model=outcome_model,
                     outcome_dims=outcome_dims,
                     n_prompts=change.get("n_prompts", self.n_prompts),
-                    noise_level=change.get("noise_level", self.noise_level),
+                    noise_level=noise_level,
                     horizon=self.horizon,
                     agent=agent,
                     context_probabilities=probabilities,
@@ -442,6 +477,13 @@ class ExperimentSpec:
         return data
 
 
+def _value_at(spec: Any, path: str) -> Any:
+    """Return the value at a dotted ``path`` of a spec (``"prior.coef_precision"``)."""
+    for part in path.split("."):
+        spec = getattr(spec, part)
+    return spec
+
+
 def _agent_with(agent: AgentSpec, axis: str, value: Any) -> AgentSpec:
     """Return ``agent`` with ``axis`` set to ``value``, if the axis concerns it."""
     if axis == "modelled_dim":
@@ -467,6 +509,8 @@ def _probabilities(value: Any, where: str) -> tuple[float, ...]:
     return tuple(float(p) for p in value)
 
 
+#: Setting labels name results coordinates and groups (``posteriors/<label>/...``).
+_SETTING_LABEL = re.compile(r"^(?![.])[^/\\\x00-\x1f\x7f]{1,100}$")
 #: Block names become file names (``OUT/<name>.nc``, ``OUT/plots/<name>.png``).
 _BLOCK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 

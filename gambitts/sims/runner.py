@@ -18,6 +18,7 @@ import xarray as xr
 from gambitts.agents import Agent
 from gambitts.agents.spec import AgentSpec
 from gambitts.design.promptdb import PromptDatabase
+from gambitts.errors import InputError
 from gambitts.models.random_streams import BatchRandom, ReplicateRandom
 from gambitts.sims.block_results import FIT_PREFIX, experiment_dataset
 from gambitts.sims.experiments import ExperimentSpec, RunConfig
@@ -69,7 +70,14 @@ def make_world(
     """
     outcome = build_outcome(outcome_model, outcome_dims)
     arm_prompts = select_prompts(db, outcome, n_prompts)
-    noise_sd = outcome.noise_grid(db)[noise_level]
+    grid = outcome.noise_grid(db)
+    if isinstance(noise_level, bool) or not isinstance(noise_level, int | np.integer):
+        raise InputError(f"`noise_level` must be a whole number, got {noise_level!r}")
+    if not 0 <= noise_level < len(grid):
+        raise InputError(
+            f"`noise_level` must be 0..{len(grid) - 1} for this world, got {noise_level}"
+        )
+    noise_sd = grid[noise_level]
     contexts = db.contexts
     if context_probabilities is not None:
         contexts = contexts.with_probabilities(context_probabilities)

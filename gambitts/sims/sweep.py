@@ -307,6 +307,12 @@ def check_against_database(
     worlds_checked: set = set()
     draws_said: set = set()
     for spec in specs:
+        clash = sorted(set(spec.setting_dims) & set(db.contexts.names))
+        if clash:
+            raise InputError(
+                f"experiment {spec.name!r} varies {clash}, which the database's context space "
+                "also names; rename that context variable"
+            )
         for run in planned_runs(spec):
             config = run.config
             where = f"experiment {spec.name!r}"

@@ -64,8 +64,9 @@ class Trial:
 
     Parameters
     ----------
-    outcome_model : str or OutcomeDefinition
-        A shipped world's name (e.g. ``"linear_3d"``) or a world of your own.
+    outcome_model : str, mapping or OutcomeDefinition
+        A shipped world's name (e.g. ``"linear_3d"``) or a world of your own, written as in an
+        experiment file (see :mod:`gambitts.sims.worlds.custom`).
     n_prompts : int
         Prompts to choose from, picked from the database the paper's way.
     noise_level : int
@@ -92,6 +93,15 @@ class Trial:
 
         if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
             raise InputError(f"`horizon` must be a positive whole number, got {horizon!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
+            raise InputError(f"`seed` must be a whole number from 0 to 2**63 - 1, got {seed!r}")
+        if database is not None and not isinstance(database, PromptDatabase):
+            raise InputError(
+                "`database` must be a PromptDatabase (gambitts.load_prompt_database(path)), got "
+                f"{type(database).__name__}"
+            )
+        if isinstance(outcome_model, dict):
+            outcome_model = OutcomeDefinition.from_mapping(outcome_model)
         self.db = make_standin_database() if database is None else database
         self.world = make_world(
             self.db, outcome_model, n_prompts=n_prompts, noise_level=noise_level

@@ -185,3 +185,104 @@ def test_probabilities_that_do_not_fit_the_database_fail_before_any_run(tmp_path
     assert "experiment 'mine': `context_probabilities`: " in result.output
     assert "12 non-negative numbers summing to 1" in result.output
     assert not (tmp_path / "o" / "mine.nc").exists()
+
+
+TWO = "  agents:\n    - {kind: poGAMBITTS, dims: [optimism]}\n    - {kind: StdTS}\n"
+WORLD2 = (
+    "  outcome_model: {type: linear, coefs: {optimism: 1.0, formality: 0.5}, noise_sd: [1, 2]}\n"
+)
+
+
+@pytest.mark.parametrize(
+    "body,message",
+    [
+        (
+            "  outcome_model: linear_3d\n  grid:\n    prior.coef_precision: [0.5, 4]\n"
+            f"    prior.coef_mean: [0, 1]\n{TWO}",
+            None,  # two fields of one prior cross fine
+        ),
+        (
+            f"{WORLD2}  grid:\n    world.coefs.optimism: [2, 3]\n"
+            f"    world.coefs: [{{optimism: 9}}]\n{TWO}",
+            "cannot cross 'world.coefs' with 'world.coefs.optimism', a part of it",
+        ),
+        (
+            f"  outcome_model: linear_3d\n  vary: prior\n  values: [{{coef_precision: 2}}]\n{TWO}",
+            "names a whole group of settings; vary one of them, e.g. 'prior.coef_mean'",
+        ),
+        (f"  outcome_model: linear_3d\n  vary: label\n  values: [x, y]\n{TWO}", "is none of"),
+        (
+            f"{WORLD2}  vary: world.name\n  values: ['..', b]\n{TWO}",
+            "value '..' of 'world.name' cannot label results",
+        ),
+        (
+            f"{WORLD2}  vary: world.name\n  values: ['a/b', b]\n{TWO}",
+            "value 'a/b' of 'world.name' cannot label results",
+        ),
+        (
+            f"  outcome_model: linear_3d\n  vary: prior.coef_precision\n  values: [1, 1.0]\n{TWO}",
+            r"repeat a setting \(1 and 1.0\)",
+        ),
+        (
+            f"{WORLD2}  noise_level: 1\n  vary: world.noise_sd\n  values: [0.5, 3]\n{TWO}",
+            "world.noise_sd = 0.5: noise levels must be 0..0",
+        ),
+        (
+            "  outcome_model: linear_3d\n  vary: treatment_prior.dof\n  values: [-5, 3]\n"
+            "  agents: [{kind: foGAMBITTS, dims: [a, b, c]}]\n",
+            "`treatment_prior`: `dof` must exceed n_dims - 1 = 2, got -5.0",
+        ),
+        (
+            "  outcome_model: linear_3d\n  agents: [{kind: [StdTS]}]\n",
+            "`kind` must be one of",
+        ),
+        (
+            "  outcome_model: linear_3d\n  agents: [{kind: poGAMBITTS, dims: [a], prior: "
+            f"{{coef_precision: {'9' * 400}}}}}]\n",
+            "`prior.coef_precision` must be a finite number",
+        ),
+    ],
+    ids=[
+        "fields",
+        "world-part",
+        "whole-prior",
+        "label",
+        "dots",
+        "slash",
+        "same",
+        "noise",
+        "dof",
+        "kind",
+        "huge",
+    ],  # fmt: skip
+)
+def test_settings_that_would_be_misread_or_misfiled_are_refused(body, message):
+    if message is None:
+        assert len(_block(body).settings()) == 4
+        return
+    with pytest.raises(ExperimentError, match=message) as error:
+        _block(body)
+    assert "\n" not in str(error.value)
+
+
+def test_a_world_key_holding_a_list_can_vary(standin_db):
+    spec = _block(f"{WORLD2}  vary: world.noise_sd\n  values: [[0.5, 1.0], [2.0, 3.0]]\n{TWO}")
+    assert [s.label for s in spec.settings()] == ["0.5 1.0", "2.0 3.0"]
+    ds = run_experiment(spec.with_overrides(horizon=5, replicates=1), standin_db)
+    assert ds["noise_sd"].values.tolist() == [0.5, 2.0]  # noise level 0 of each grid
+
+
+def test_an_axis_named_like_a_context_variable_is_refused_before_any_run(tmp_path, standin_db):
+    import dataclasses
+
+    from gambitts.design.contexts import ContextSpace, ContextVariable
+    from gambitts.errors import InputError
+
+    contexts = ContextSpace(
+        (ContextVariable("curr_loc", ("home", "work", "other")),
+         ContextVariable("noise", ("1", "2", "3", "4"))),
+    )  # fmt: skip
+    renamed = dataclasses.replace(standin_db, contexts=contexts)
+    spec = _block(f"  outcome_model: linear_3d\n  vary: noise\n  values: [known, unknown]\n{TWO}")
+    with pytest.raises(InputError, match=r"varies \['noise'\], which the database's context"):
+        run_sweep([spec], renamed, tmp_path, workers=1)
