@@ -294,8 +294,10 @@ class ExperimentSpec:
         values = tuple(tuple(v) if isinstance(v, list) else v for v in values)
         resolved = {}
         for value in values:
-            if isinstance(value, Mapping) or isinstance(value, tuple) and any(
-                isinstance(item, Mapping | list | tuple) for item in value
+            if (
+                isinstance(value, Mapping)
+                or isinstance(value, tuple)
+                and any(isinstance(item, Mapping | list | tuple) for item in value)
             ):
                 raise ExperimentError(
                     f"{self.where}: values of {axis!r} must be numbers, names or flat lists, "
