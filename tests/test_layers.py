@@ -1,4 +1,4 @@
-"""Imports point one way: cli -> api -> sims -> agents -> models (design and utilities below).
+"""Imports point one way: cli -> api -> (sims, live) -> agents -> models, design below all.
 
 Read from the source (every ``import`` statement, at any depth, including lazy ones inside
 functions and those under ``TYPE_CHECKING``), so that no shortcut through a function body
@@ -17,10 +17,11 @@ import gambitts
 PACKAGE = Path(gambitts.__file__).parent
 #: Subpackage -> the subpackages of gambitts it must never import.
 FORBIDDEN = {
-    "models": {"agents", "sims", "api", "cli", "design"},
-    "design": {"agents", "sims", "api", "cli", "models"},
-    "agents": {"sims", "api", "cli"},
-    "sims": {"api", "cli"},
+    "models": {"agents", "sims", "live", "api", "cli", "design"},
+    "design": {"agents", "sims", "live", "api", "cli", "models"},
+    "agents": {"sims", "live", "api", "cli"},
+    "sims": {"live", "api", "cli"},  # the simulator never imports the live runtime
+    "live": {"sims", "api", "cli"},
 }
 #: Top-level modules every layer may use; they import no subpackage.
 UTILITIES = ["errors", "files", "yaml_files", "user_code"]
@@ -54,7 +55,7 @@ def test_a_layer_imports_nothing_above_it(layer):
 
 @pytest.mark.parametrize("module", UTILITIES)
 def test_the_shared_utilities_import_no_layer(module):
-    layers = {"models", "design", "agents", "sims", "api", "cli"}
+    layers = {"models", "design", "agents", "sims", "live", "api", "cli"}
     assert _imported(PACKAGE / f"{module}.py") & layers == set()
 
 
