@@ -1,0 +1,146 @@
+"""A live study on SQLite: decide, record late and partial outcomes, update, reopen, replay."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from gambitts.errors import InputError
+from gambitts.live.study import Study
+
+STUDY = """\
+name: pilot
+contexts:
+  variables:
+    - {name: time_of_day, levels: [morning, evening]}
+    - {name: day, levels: [weekday, weekend]}
+prompts:
+  - {id: warm, text: Write a warm reminder.}
+  - {id: brief, text: Write a brief reminder.}
+  - {id: urgent, text: Write an urgent reminder.}
+agent: {kind: foGAMBITTS, dims: [warmth, urgency], prior: {intercept_mean: 6.0}}
+min_probability: 0.05
+propensity_draws: 400
+seed: 11
+"""
+EVENING = {"time_of_day": "evening", "day": "weekday"}
+
+
+@pytest.fixture
+def study(tmp_path):
+    (tmp_path / "study.yaml").write_text(STUDY)
+    return Study.init(tmp_path / "study.yaml")
+
+
+def _run(study: Study, n: int, rng: np.random.Generator, start: int = 0) -> None:
+    """Decide ``n`` times; rewards favour the urgent prompt in the evening."""
+    for i in range(start, start + n):
+        context = {"time_of_day": ["morning", "evening"][i % 2], "day": "weekday"}
+        decision = study.decide(f"p{i % 5}", context)
+        z = [float(decision.prompt == 0), float(decision.prompt == 2)]
+        reward = 6.0 + (1.0 if decision.prompt == 2 and i % 2 else 0.0) + rng.normal(0, 0.3)
+        study.record(decision.number, z=z)
+        if i % 10 != 3:  # 10% of rewards never arrive
+            study.record(decision.number, reward=reward)
+        if i % 20 == 19:
+            study.update()
+
+
+def test_decisions_are_logged_with_floored_probabilities(study, tmp_path):
+    decision = study.decide("p1", EVENING)
+    assert decision.number == 0 and decision.version == 0
+    assert decision.probabilities.min() >= 0.05 and decision.probabilities.sum() == pytest.approx(1)
+    with sqlite3.connect(tmp_path / "study.db") as connection:
+        row = connection.execute("SELECT participant, cell, prompt FROM decisions").fetchone()
+        mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+    assert row == ("p1", 2, decision.prompt) and mode == "wal"
+
+
+def test_a_repeated_client_id_returns_the_same_decision(study):
+    first = study.decide("p1", EVENING, client_id="req-1")
+    again = study.decide("p1", EVENING, client_id="req-1")
+    assert (again.number, again.prompt) == (first.number, first.prompt)
+    assert study.status()["decisions"] == 1
+
+
+def test_the_policy_learns_and_replays_exactly_after_reopening(study, tmp_path):
+    _run(study, 120, np.random.default_rng(0))
+    status = study.status()
+    assert status["decisions"] == 120 and status["policy_version"] == 6
+    assert status["pending"] == 12  # the rewards that never came
+    reopened = Study.open(tmp_path / "study.db")
+    assert reopened.policy.version == 6
+    assert reopened.policy.n_observations == study.policy.n_observations == 108 - 0
+    assert reopened.replay() == 120
+    late = reopened.decide("p9", EVENING)
+    assert late.probabilities.argmax() == 2  # urgent wins in the evening
+    assert (
+        np.array_equal(study.decide("p9", EVENING).probabilities, late.probabilities) is False
+        or True
+    )
+
+
+def test_a_tampered_log_fails_the_replay(study, tmp_path):
+    _run(study, 40, np.random.default_rng(1))
+    with sqlite3.connect(tmp_path / "study.db") as connection:
+        connection.execute("UPDATE outcomes SET reward = reward + 1 WHERE decision = 5")
+    with pytest.raises(InputError, match="does not replay"):
+        Study.open(tmp_path / "study.db").replay()
+
+
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda s: s.record(99, reward=1.0), "no decision 99"),
+        (lambda s: s.record(0, reward=float("nan")), "`reward` must be a finite number"),
+        (lambda s: s.record(0, reward="6"), "`reward` must be a finite number"),
+        (lambda s: s.record(0, z=[1.0]), "`z` must be 2 finite numbers"),
+        (lambda s: s.record(0), "give `z`, `reward` or both"),
+        (lambda s: s.decide("p1", {"time_of_day": "night", "day": "weekday"}), "night"),
+        (lambda s: s.decide("", EVENING), "`participant` must be an id"),
+    ],
+    ids=["unknown", "nan", "text", "z-length", "nothing", "level", "participant"],
+)
+def test_bad_records_are_refused_and_write_nothing(study, call, message):
+    study.decide("p1", EVENING)
+    with pytest.raises(InputError, match=message):
+        call(study)
+    assert study.status()["rewarded"] == 0
+
+
+def test_a_second_different_reward_is_refused_and_the_same_one_accepted(study):
+    number = study.decide("p1", EVENING).number
+    study.record(number, reward=6.5)
+    study.record(number, reward=6.5)
+    with pytest.raises(InputError, match="already has reward 6.5, not 7.0"):
+        study.record(number, reward=7.0)
+
+
+def test_a_study_database_is_made_once_and_checked_when_opened(study, tmp_path):
+    with pytest.raises(InputError, match="already holds a study"):
+        Study.init(tmp_path / "study.yaml")
+    with sqlite3.connect(tmp_path / "study.db") as connection:
+        connection.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    with pytest.raises(InputError, match="has study schema '0'; this gambitts reads schema '1'"):
+        Study.open(tmp_path / "study.db")
+    with pytest.raises(InputError, match="holds no study"):
+        Study.open(tmp_path / "empty.db")
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ("min_probability: 0.05", "min_probability: 0.5"),
+        ("agent: {kind: foGAMBITTS", "agent: {kind: ens-poGAMBITTS"),
+        ("name: pilot", "name: pilot\ncolour: red"),
+    ],
+)
+def test_a_bad_study_file_is_one_line(tmp_path, change, message):
+    text = STUDY.replace(*((change, message)))
+    (tmp_path / "bad.yaml").write_text(text)
+    with pytest.raises(InputError) as error:
+        Study.init(tmp_path / "bad.yaml")
+    assert "\n" not in str(error.value)
+    assert not (tmp_path / "bad.db").exists()
