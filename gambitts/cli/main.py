@@ -624,3 +624,12 @@ def _long_format_options(
         "context_columns": list(context_columns) if context_columns else None,
         "message_column": message_column,
     }
+
+
+def _add_study_commands() -> None:
+    from gambitts.cli.study import study
+
+    main.add_command(study)
+
+
+_add_study_commands()

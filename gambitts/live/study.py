@@ -179,6 +179,10 @@ class Study:
     @classmethod
     def open(cls, database: str | os.PathLike) -> Study:
         """Open an existing study's database (a SQLite path or a SQLAlchemy URL)."""
+        if "://" not in str(database) and not Path(database).is_file():
+            raise InputError(
+                f"no study database at {str(database)!r}; make one with `gambitts study init`"
+            )
         engine = storage.connect(storage.database_url(database))
         meta = storage.read_meta(engine)
         text = meta["definition"]

@@ -125,6 +125,9 @@ def test_a_study_database_is_made_once_and_checked_when_opened(study, tmp_path):
         connection.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
     with pytest.raises(InputError, match="has study schema '0'; this gambitts reads schema '1'"):
         Study.open(tmp_path / "study.db")
+    with pytest.raises(InputError, match="no study database at"):
+        Study.open(tmp_path / "missing.db")
+    sqlite3.connect(tmp_path / "empty.db").close()
     with pytest.raises(InputError, match="holds no study"):
         Study.open(tmp_path / "empty.db")
 
