@@ -25,8 +25,8 @@ def init(study_file: str, database: str | None) -> None:
     """Make the study's database from STUDY_FILE."""
     from gambitts.live.study import Study
 
-    made = Study.init(study_file, database)
-    click.echo(f"study {made.definition.name!r}: {made.engine.url}")
+    with Study.init(study_file, database) as made:
+        click.echo(f"study {made.definition.name!r}: {made.engine.url}")
 
 
 @study.command()
@@ -41,15 +41,16 @@ def decide(database: str, participant: str, context: tuple[str, ...], client_id:
     """Choose a prompt for a participant now; print the decision as JSON."""
     from gambitts.live.study import Study
 
-    opened = Study.open(database)
     levels = {}
     for item in context:
         name, sep, level = item.partition("=")
         if not sep or not name:
             raise InputError(f"--context must be NAME=LEVEL, got {item!r}")
         levels[name] = level
-    decision = opened.decide(participant, levels, client_id)
-    prompt_id, text = opened.definition.prompts[decision.prompt]
+    with Study.open(database) as opened:
+        decision = opened.decide(participant, levels, client_id)
+        prompts = opened.definition.prompts
+    prompt_id, text = prompts[decision.prompt]
     click.echo(
         json.dumps(
             {
@@ -57,7 +58,7 @@ def decide(database: str, participant: str, context: tuple[str, ...], client_id:
                 "prompt": prompt_id,
                 "prompt_text": text,
                 "probabilities": dict(
-                    zip([p for p, _ in opened.definition.prompts],
+                    zip([p for p, _ in prompts],
                         decision.probabilities.tolist(), strict=True)
                 ),
                 "policy_version": decision.version,
@@ -81,7 +82,8 @@ def record(database: str, decision: int, reward: float | None, z: str | None) ->
             scores = [float(part) for part in z.split(",")]
         except ValueError:
             raise InputError(f"--z must be comma-separated numbers, got {z!r}") from None
-    Study.open(database).record(decision, z=scores, reward=reward)
+    with Study.open(database) as opened:
+        opened.record(decision, z=scores, reward=reward)
     click.echo(f"recorded decision {decision}")
 
 
@@ -91,9 +93,10 @@ def update(database: str) -> None:
     """Fold every complete outcome into a new policy version."""
     from gambitts.live.study import Study
 
-    opened = Study.open(database)
-    folded = opened.update()
-    click.echo(f"folded {folded} observation(s); policy version {opened.policy.version}")
+    with Study.open(database) as opened:
+        folded = opened.update()
+        version = opened.policy.version
+    click.echo(f"folded {folded} observation(s); policy version {version}")
 
 
 @study.command()
@@ -102,7 +105,9 @@ def status(database: str) -> None:
     """Print decisions, pending outcomes, the policy version and the share played at the floor."""
     from gambitts.live.study import Study
 
-    for key, value in Study.open(database).status().items():
+    with Study.open(database) as opened:
+        report = opened.status()
+    for key, value in report.items():
         click.echo(f"{key}: {value:.3f}" if isinstance(value, float) else f"{key}: {value}")
 
 
@@ -112,5 +117,6 @@ def replay(database: str) -> None:
     """Recompute every logged decision from the log and check it is identical."""
     from gambitts.live.study import Study
 
-    count = Study.open(database).replay()
+    with Study.open(database) as opened:
+        count = opened.replay()
     click.echo(f"{count} decision(s) replay exactly")

@@ -173,8 +173,12 @@ class Study:
         location = database or Path(study_file).with_suffix(".db")
         engine = storage.connect(storage.database_url(location))
         text = definition.to_json()
-        storage.create_tables(engine, text, hashlib.sha256(text.encode()).hexdigest())
-        return cls(engine, definition)
+        try:
+            storage.create_tables(engine, text, hashlib.sha256(text.encode()).hexdigest())
+            return cls(engine, definition)
+        except BaseException:
+            engine.dispose()
+            raise
 
     @classmethod
     def open(cls, database: str | os.PathLike) -> Study:
@@ -184,12 +188,27 @@ class Study:
                 f"no study database at {str(database)!r}; make one with `gambitts study init`"
             )
         engine = storage.connect(storage.database_url(database))
-        meta = storage.read_meta(engine)
-        text = meta["definition"]
-        if hashlib.sha256(text.encode()).hexdigest() != meta["definition_hash"]:
-            raise InputError(f"{engine.url!r}: the stored study definition was altered")
-        document = json.loads(text)
-        return cls(engine, StudyDefinition.from_mapping(document, f"study in {engine.url!r}"))
+        try:
+            meta = storage.read_meta(engine)
+            text = meta["definition"]
+            if hashlib.sha256(text.encode()).hexdigest() != meta["definition_hash"]:
+                raise InputError(f"{engine.url!r}: the stored study definition was altered")
+            document = json.loads(text)
+            definition = StudyDefinition.from_mapping(document, f"study in {engine.url!r}")
+            return cls(engine, definition)
+        except BaseException:
+            engine.dispose()
+            raise
+
+    def close(self) -> None:
+        """Close the study's database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Study:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def _policy(self) -> Policy:
         d = self.definition

@@ -1,11 +1,13 @@
-"""A live study on SQLite: decide, record late and partial outcomes, update, reopen, replay."""
+"""A live study on SQLite and on PostgreSQL: decide, record late outcomes, update, replay."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 
 from gambitts.errors import InputError
 from gambitts.live.study import Study
@@ -29,9 +31,10 @@ EVENING = {"time_of_day": "evening", "day": "weekday"}
 
 
 @pytest.fixture
-def study(tmp_path):
+def study(tmp_path, database):
     (tmp_path / "study.yaml").write_text(STUDY)
-    return Study.init(tmp_path / "study.yaml")
+    with Study.init(tmp_path / "study.yaml", database) as made:
+        yield made
 
 
 def _run(study: Study, n: int, rng: np.random.Generator, start: int = 0) -> None:
@@ -48,14 +51,24 @@ def _run(study: Study, n: int, rng: np.random.Generator, start: int = 0) -> None
             study.update()
 
 
-def test_decisions_are_logged_with_floored_probabilities(study, tmp_path):
+def test_decisions_are_logged_with_floored_probabilities(study):
     decision = study.decide("p1", EVENING)
     assert decision.number == 0 and decision.version == 0
     assert decision.probabilities.min() >= 0.05 and decision.probabilities.sum() == pytest.approx(1)
+    with study.engine.connect() as connection:
+        row = connection.execute(
+            sa.text("SELECT participant, cell, prompt, probabilities FROM decisions")
+        ).one()
+    assert tuple(row[:3]) == ("p1", 2, decision.prompt)
+    assert np.array_equal(json.loads(row[3]), decision.probabilities)  # exactly as used
+
+
+def test_a_sqlite_study_writes_ahead(tmp_path):
+    (tmp_path / "study.yaml").write_text(STUDY)
+    with Study.init(tmp_path / "study.yaml") as made:
+        made.decide("p1", EVENING)
     with sqlite3.connect(tmp_path / "study.db") as connection:
-        row = connection.execute("SELECT participant, cell, prompt FROM decisions").fetchone()
-        mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
-    assert row == ("p1", 2, decision.prompt) and mode == "wal"
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_a_repeated_client_id_returns_the_same_decision(study):
@@ -65,12 +78,16 @@ def test_a_repeated_client_id_returns_the_same_decision(study):
     assert study.status()["decisions"] == 1
 
 
-def test_the_policy_learns_and_replays_exactly_after_reopening(study, tmp_path):
+def test_the_policy_learns_and_replays_exactly_after_reopening(study, database):
     _run(study, 120, np.random.default_rng(0))
     status = study.status()
     assert status["decisions"] == 120 and status["policy_version"] == 6
     assert status["pending"] == 12  # the rewards that never came
-    reopened = Study.open(tmp_path / "study.db")
+    with Study.open(database) as reopened:
+        _check_reopened(study, reopened)
+
+
+def _check_reopened(study: Study, reopened: Study) -> None:
     assert reopened.policy.version == 6
     assert reopened.policy.n_observations == study.policy.n_observations == 108 - 0
     assert reopened.replay() == 120
@@ -82,12 +99,12 @@ def test_the_policy_learns_and_replays_exactly_after_reopening(study, tmp_path):
     )
 
 
-def test_a_tampered_log_fails_the_replay(study, tmp_path):
+def test_a_tampered_log_fails_the_replay(study, database):
     _run(study, 40, np.random.default_rng(1))
-    with sqlite3.connect(tmp_path / "study.db") as connection:
-        connection.execute("UPDATE outcomes SET reward = reward + 1 WHERE decision = 5")
-    with pytest.raises(InputError, match="does not replay"):
-        Study.open(tmp_path / "study.db").replay()
+    with study.engine.begin() as connection:
+        connection.execute(sa.text("UPDATE outcomes SET reward = reward + 1 WHERE decision = 5"))
+    with Study.open(database) as reopened, pytest.raises(InputError, match="does not replay"):
+        reopened.replay()
 
 
 @pytest.mark.parametrize(
@@ -118,13 +135,13 @@ def test_a_second_different_reward_is_refused_and_the_same_one_accepted(study):
         study.record(number, reward=7.0)
 
 
-def test_a_study_database_is_made_once_and_checked_when_opened(study, tmp_path):
+def test_a_study_database_is_made_once_and_checked_when_opened(study, tmp_path, database):
     with pytest.raises(InputError, match="already holds a study"):
-        Study.init(tmp_path / "study.yaml")
-    with sqlite3.connect(tmp_path / "study.db") as connection:
-        connection.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+        Study.init(tmp_path / "study.yaml", database).close()
+    with study.engine.begin() as connection:
+        connection.execute(sa.text("UPDATE meta SET value = '0' WHERE key = 'schema_version'"))
     with pytest.raises(InputError, match="has study schema '0'; this gambitts reads schema '1'"):
-        Study.open(tmp_path / "study.db")
+        Study.open(database)
     with pytest.raises(InputError, match="no study database at"):
         Study.open(tmp_path / "missing.db")
     sqlite3.connect(tmp_path / "empty.db").close()
