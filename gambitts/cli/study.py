@@ -15,7 +15,7 @@ from gambitts.errors import InputError
 
 @click.group()
 def study() -> None:
-    """Run a live study: init, decide, record, update, status, replay."""
+    """Run a live study: init, decide, record, update, status, replay, export."""
 
 
 @study.command()
@@ -120,3 +120,17 @@ def replay(database: str) -> None:
     with Study.open(database) as opened:
         count = opened.replay()
     click.echo(f"{count} decision(s) replay exactly")
+
+
+@study.command()
+@click.argument("database")
+@click.argument("out", type=click.Path(dir_okay=False))
+def export(database: str, out: str) -> None:
+    """Write the log (dim decision) and the current posterior (ArviZ group) to OUT (.nc)."""
+    from gambitts.live.study import Study
+
+    if not out.lower().endswith((".nc", ".netcdf")):
+        raise InputError(f"the export is NetCDF; give a file name ending in .nc, got {out!r}")
+    with Study.open(database) as opened:
+        path = opened.export(out)
+    click.echo(f"exported: {path}")

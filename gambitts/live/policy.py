@@ -138,6 +138,11 @@ class Policy:
         self.version = 0
         self.n_observations = 0
 
+    @property
+    def agent_uses_context(self) -> bool:
+        """Whether the agent's stage 2 has context features."""
+        return getattr(self.agent, "context_features", None) is not None
+
     def update(
         self, cells: np.ndarray, prompts: np.ndarray, z: np.ndarray, rewards: np.ndarray
     ) -> None:

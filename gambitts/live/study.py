@@ -420,6 +420,76 @@ class Study:
                     )
         return len(decisions)
 
+    def export(self, path: str | os.PathLike) -> Path:
+        """Write the log and the current posterior to one NetCDF file, atomically.
+
+        The root Dataset has one row per decision (dim ``decision``): ``participant``, the
+        context variables, ``cell``, ``prompt`` (the id), ``probability`` over
+        (``decision``, ``prompt_option``), ``policy_version``, ``reward`` (NaN while pending),
+        ``z`` over (``decision``, ``dim``) and ``folded_in`` (-1 until folded). The group
+        ``posterior`` holds the current posterior in ArviZ's layout (read it with
+        ``arviz.from_netcdf(path).posterior`` or :func:`xarray.open_dataset` with ``group=``).
+        """
+        import xarray as xr
+
+        from gambitts.files import write_netcdf_atomic
+        from gambitts.models.inference_data import posterior_inference_data
+
+        d = self.definition
+        joined = storage.DECISIONS.outerjoin(storage.OUTCOMES)
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(storage.DECISIONS, storage.OUTCOMES.c.z, storage.OUTCOMES.c.reward,
+                          storage.OUTCOMES.c.folded)
+                .select_from(joined)
+                .order_by(storage.DECISIONS.c.number)
+            ).all()  # fmt: skip
+        ids = [prompt_id for prompt_id, _ in d.prompts]
+        dims = list(d.agent.modelled_dims)
+        contexts = [json.loads(row.context) for row in rows]
+        z = np.full((len(rows), len(dims)), np.nan)
+        for i, row in enumerate(rows):
+            if row.z is not None:
+                z[i] = json.loads(row.z)
+        data = {
+            "participant": ("decision", [row.participant for row in rows]),
+            "cell": ("decision", [row.cell for row in rows]),
+            "prompt": ("decision", [ids[row.prompt] for row in rows]),
+            "probability": (
+                ("decision", "prompt_option"),
+                np.array([json.loads(row.probabilities) for row in rows]).reshape(-1, len(ids)),
+            ),
+            "policy_version": ("decision", [row.version for row in rows]),
+            "reward": ("decision", [np.nan if r.reward is None else r.reward for r in rows]),
+            "z": (("decision", "dim"), z),
+            "folded_in": ("decision", [-1 if r.folded is None else r.folded for r in rows]),
+        }
+        for name in d.contexts.names:
+            data[name] = ("decision", [context.get(name, "") for context in contexts])
+        log = xr.Dataset(
+            data,
+            coords={
+                "decision": [row.number for row in rows],
+                "prompt_option": ids,
+                "dim": dims,
+            },
+            attrs={
+                "study": d.name,
+                "definition": d.to_json(),
+                "policy_version": self.policy.version,
+            },
+        )
+        posterior = posterior_inference_data(
+            self.policy.agent,
+            dim_names=dims or None,
+            prompt_names=ids,
+            cell_names=list(d.contexts.cell_labels),
+            context_names=list(d.contexts.feature_names)
+            if self.policy.agent_uses_context
+            else None,
+        ).posterior
+        return write_netcdf_atomic(log, path, {"posterior": posterior})
+
     def status(self) -> dict[str, Any]:
         """Return what a study team watches: decisions, pending outcomes, version, floor share."""
         with self.engine.connect() as connection:

@@ -44,6 +44,8 @@ def test_init_decide_record_update_status_replay(tmp_path):
     status = _gambitts("study", "status", db).output
     assert "decisions: 1" in status and "pending: 0" in status
     assert "1 decision(s) replay exactly" in _gambitts("study", "replay", db).output
+    exported = _gambitts("study", "export", db, str(tmp_path / "log.nc"))
+    assert exported.exit_code == 0 and (tmp_path / "log.nc").stat().st_size > 0
 
 
 def test_study_errors_are_one_line(tmp_path):
@@ -55,6 +57,7 @@ def test_study_errors_are_one_line(tmp_path):
         (("decide", db, "--participant", "p", "--context", "evening"), "must be NAME=LEVEL"),
         (("record", db, "0", "--z", "a,b"), "--z must be comma-separated numbers"),
         (("status", str(tmp_path / "nothing.db")), "no study database at"),
+        (("export", db, str(tmp_path / "log.csv")), "the export is NetCDF"),
     ]:
         result = _gambitts("study", *args)
         assert result.exit_code == 2 and message in result.output, result.output

@@ -164,3 +164,24 @@ def test_a_bad_study_file_is_one_line(tmp_path, change, message):
         Study.init(tmp_path / "bad.yaml")
     assert "\n" not in str(error.value)
     assert not (tmp_path / "bad.db").exists()
+
+
+def test_the_export_holds_the_log_and_the_current_posterior(study, tmp_path):
+    import arviz as az
+    import xarray as xr
+
+    _run(study, 30, np.random.default_rng(2))
+    path = study.export(tmp_path / "log.nc")
+    with xr.open_dataset(path, engine="h5netcdf") as log:
+        assert log.sizes["decision"] == 30 and list(log["prompt_option"].values) == [
+            "warm", "brief", "urgent",
+        ]  # fmt: skip
+        np.testing.assert_allclose(log["probability"].sum("prompt_option"), 1.0)
+        assert int(log["reward"].isnull().sum()) == 3  # decisions 3, 13, 23 are pending
+        assert (log["folded_in"].values[:20] == 1).sum() == 18  # version 1 folded 0..19's
+        assert list(log["time_of_day"].values[:2]) == ["morning", "evening"]
+        assert list(log["dim"].values) == ["warmth", "urgency"]
+        assert log.attrs["policy_version"] == 1
+    posterior = az.from_netcdf(path).posterior
+    assert list(posterior["feature"].values) == ["warmth", "urgency", "intercept"]
+    assert posterior["mu"].sizes == {"chain": 1, "draw": 1000, "cell": 4, "arm": 3, "dim": 2}
