@@ -9,8 +9,9 @@ The names below are the public API, for notebooks and scripts (see :mod:`gambitt
 
 Subpackages: :mod:`gambitts.design` (context spaces and generator databases),
 :mod:`gambitts.models` (PyMC models and their exact posteriors), :mod:`gambitts.agents`
-(Thompson-sampling policies), :mod:`gambitts.sims` (worlds, experiments, the simulator) and
-:mod:`gambitts.cli` (the ``gambitts`` command). They are imported when a public name is first
+(Thompson-sampling policies), :mod:`gambitts.sims` (worlds, experiments, the simulator),
+:mod:`gambitts.live` (a live study: logged decisions in a database) and :mod:`gambitts.cli`
+(the ``gambitts`` command). They are imported when a public name is first
 used, so that ``import gambitts`` (and the command's start) stays fast.
 """
 
