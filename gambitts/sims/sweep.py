@@ -664,7 +664,9 @@ def _run_dask(plan, db, out, seed, chunk_size, where: _Workers, progress) -> Non
 
     cluster = where.start(out / _DASK_FOLDER)
     try:
-        client = Client(where.scheduler or cluster, timeout=_CONNECT_TIMEOUT)
+        # Not the process's default client: a failed connection would otherwise leave dask's
+        # global scheduler set to a client that does not exist.
+        client = Client(where.scheduler or cluster, timeout=_CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, ValueError, TimeoutError) as error:
         if cluster is not None:
             cluster.close()
@@ -700,22 +702,23 @@ def _run_dask(plan, db, out, seed, chunk_size, where: _Workers, progress) -> Non
                     pure=False,
                 )
                 futures[future] = (run, index)
-        for future in as_completed(futures):
-            run, index = futures.pop(future)
-            chunk = future.result()  # a worker's error is raised here, as it was raised there
-            chunks[run][index] = chunk
-            if progress is not None:
-                progress(chunk.sizes["replicate"] * chunk.sizes["t"])
-            if all(part is not None for part in chunks[run]):
-                combined = xr.concat(
-                    chunks.pop(run),
-                    dim="replicate",
-                    data_vars="minimal",
-                    coords="minimal",
-                    compat="override",
-                )
-                combined.attrs.update(provenance(), results_key=plan.keys[run])
-                write_netcdf_atomic(combined, _config_path(out, plan.keys[run]))
+        with client.as_current():  # as_completed looks for the current client
+            for future in as_completed(futures):
+                run, index = futures.pop(future)
+                chunk = future.result()  # a worker's error is raised here, as it was raised there
+                chunks[run][index] = chunk
+                if progress is not None:
+                    progress(chunk.sizes["replicate"] * chunk.sizes["t"])
+                if all(part is not None for part in chunks[run]):
+                    combined = xr.concat(
+                        chunks.pop(run),
+                        dim="replicate",
+                        data_vars="minimal",
+                        coords="minimal",
+                        compat="override",
+                    )
+                    combined.attrs.update(provenance(), results_key=plan.keys[run])
+                    write_netcdf_atomic(combined, _config_path(out, plan.keys[run]))
     finally:
         client.cancel(list(futures))
         client.close()

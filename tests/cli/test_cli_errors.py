@@ -186,7 +186,7 @@ def test_numbers_are_read_as_written_and_every_error_is_one_line(tmp_path, args,
         (TINY.replace("{kind: StdTS}", "{kind: StdTS, label: ../x}"), "must be printable text"),
         (
             TINY.replace("replicates: 2", "replicates: 2\n  vary: noise_level\n  values: [1, 1]"),
-            "repeat a value",
+            "repeat a setting (1 and 1)",
         ),
     ],
     ids=["bool-name", "hex-name", "list-key", "slash-label", "dotdot-label", "repeated-values"],

@@ -86,7 +86,7 @@ SEED = 11
         ),
         (
             {"grid": {"noise_level": [0, 1, 0], "n_prompts": [4]}},
-            "the values of 'noise_level' repeat a value, got \\[0, 1, 0\\]",
+            "the values of 'noise_level' repeat a setting \\(0 and 0\\)",
         ),
         (
             {"grid": {"noise_level": [7], "n_prompts": [4]}},
