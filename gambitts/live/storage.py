@@ -60,6 +60,15 @@ POLICIES = sa.Table(
     sa.Column("created_at", sa.String(40), nullable=False),
 )
 
+FAILURES = sa.Table(
+    "failures",
+    METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
 
 def database_url(location: str | os.PathLike) -> str:
     """Return the SQLAlchemy URL of ``location``: a URL as given, a path as a SQLite file."""

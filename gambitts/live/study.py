@@ -17,6 +17,7 @@ A study file::
     min_probability: 0.05                          # no prompt below 5% (K x floor <= 1)
     propensity_draws: 1000                         # posterior draws per probability vector
     seed: 0
+    update: manual                                 # or each_outcome
 
 Policy versions are rebuilt from the log when a study is opened (the observations each version
 folded in are recorded), so nothing but the database is needed to continue or to audit.
@@ -24,6 +25,7 @@ folded in are recorded), so nothing but the database is needed to continue or to
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -45,7 +47,13 @@ from gambitts.live import storage
 from gambitts.live.policy import LIVE_KINDS, Decision, Policy
 from gambitts.yaml_files import parse_yaml, read_yaml_text
 
-_KEYS = {"name", "contexts", "prompts", "agent", "min_probability", "propensity_draws", "seed"}
+_KEYS = {
+    "name", "contexts", "prompts", "agent", "min_probability", "propensity_draws", "seed",
+    "update",
+}  # fmt: skip
+#: When a study updates its policy: on an explicit ``update`` (e.g. nightly), or after each
+#: outcome that completes an observation.
+UPDATE_SCHEDULES: tuple[str, ...] = ("manual", "each_outcome")
 _REQUIRED = {"name", "contexts", "prompts", "agent"}
 
 
@@ -60,6 +68,7 @@ class StudyDefinition:
     min_probability: float = 0.0
     propensity_draws: int = 1000
     seed: int = 0
+    update: str = "manual"
 
     @classmethod
     def from_mapping(cls, document: Any, source: str = "study file") -> StudyDefinition:
@@ -100,7 +109,12 @@ class StudyDefinition:
         for key, value, low in (("propensity_draws", draws, 1), ("seed", seed, 0)):
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise InputError(f"{source}: `{key}` must be a whole number >= {low}")
-        return cls(name, contexts, prompts, agent, float(floor), draws, seed)
+        schedule = document.get("update", "manual")
+        if schedule not in UPDATE_SCHEDULES:
+            raise InputError(
+                f"{source}: `update` must be one of {list(UPDATE_SCHEDULES)}, got {shown(schedule)}"
+            )
+        return cls(name, contexts, prompts, agent, float(floor), draws, seed, schedule)
 
     def to_json(self) -> str:
         """Return the definition as canonical JSON (stored with the study, and hashed)."""
@@ -113,6 +127,7 @@ class StudyDefinition:
                 "min_probability": self.min_probability,
                 "propensity_draws": self.propensity_draws,
                 "seed": self.seed,
+                "update": self.update,
             },
             sort_keys=True,
         )
@@ -311,6 +326,8 @@ class Study:
                     .where(storage.OUTCOMES.c.decision == decision)
                     .values(**values)
                 )
+        if self.definition.update == "each_outcome":
+            self.update()
 
     def _checked_z(self, z: Any) -> list[float]:
         n = self.definition.n_dims
@@ -331,27 +348,45 @@ class Study:
     def update(self) -> int:
         """Fold every complete, not yet folded outcome into a new policy version.
 
+        The new version is built on a copy of the policy and checked (its probabilities must be
+        finite and sum to one in every cell) before it replaces the current one. If that fails,
+        the study keeps deciding with the last good version, the failure is recorded (see
+        :meth:`status`) and the outcomes stay unfolded for the next update.
+
         Returns the number of observations folded (0 leaves the version unchanged).
         """
-        with self.engine.begin() as connection:
+        with self.engine.connect() as connection:
             ready = self._ready(connection)
-            if not ready:
-                return 0
-            version = self.policy.version + 1
-            numbers = [row.number for row in ready]
+        if not ready:
+            return 0
+        candidate = copy.deepcopy(self.policy)
+        try:
+            self._apply(ready, candidate)
+            _check_policy(candidate)
+        except Exception as error:  # noqa: BLE001 - any failure keeps the last good version
+            with self.engine.begin() as connection:
+                connection.execute(
+                    sa.insert(storage.FAILURES).values(
+                        version=self.policy.version + 1,
+                        message=" ".join(f"{type(error).__name__}: {error}".split())[:500],
+                        created_at=_now(),
+                    )
+                )
+            return 0
+        with self.engine.begin() as connection:
             connection.execute(
                 sa.update(storage.OUTCOMES)
-                .where(storage.OUTCOMES.c.decision.in_(numbers))
-                .values(folded=version)
+                .where(storage.OUTCOMES.c.decision.in_([row.number for row in ready]))
+                .values(folded=candidate.version)
             )
             connection.execute(
                 sa.insert(storage.POLICIES).values(
-                    version=version,
-                    n_observations=self.policy.n_observations + len(ready),
+                    version=candidate.version,
+                    n_observations=candidate.n_observations,
                     created_at=_now(),
                 )
             )
-            self._apply(ready, self.policy)
+        self.policy = candidate
         return len(ready)
 
     def _ready(self, connection: sa.Connection) -> list[Any]:
@@ -501,7 +536,14 @@ class Study:
         at_floor = sum(
             _decision(row).probabilities[row.prompt] <= floor + 1e-12 for row in decisions
         )
+        with self.engine.connect() as connection:
+            failure = connection.execute(
+                sa.select(storage.FAILURES.c.message, storage.FAILURES.c.created_at)
+                .order_by(storage.FAILURES.c.id.desc())
+                .limit(1)
+            ).first()
         return {
+            "last_update_failure": "none" if failure is None else f"{failure[1]} {failure[0]}",
             "decisions": len(decisions),
             "rewarded": rewarded,
             "pending": len(decisions) - rewarded,
@@ -509,6 +551,15 @@ class Study:
             "observations": self.policy.n_observations,
             "played_at_floor": at_floor / len(decisions) if decisions else 0.0,
         }
+
+
+def _check_policy(policy: Policy) -> None:
+    """Refuse a policy whose probabilities are not a distribution in some cell."""
+    rng = np.random.default_rng(0)
+    for cell in range(policy.contexts.n_cells):
+        p = policy.probabilities(cell, rng)
+        if not np.isfinite(p).all() or not np.isclose(p.sum(), 1.0):
+            raise FloatingPointError(f"the updated policy's probabilities in cell {cell} are {p}")
 
 
 def _decision(row: Any) -> Decision:

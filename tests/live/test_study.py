@@ -185,3 +185,37 @@ def test_the_export_holds_the_log_and_the_current_posterior(study, tmp_path):
     posterior = az.from_netcdf(path).posterior
     assert list(posterior["feature"].values) == ["warmth", "urgency", "intercept"]
     assert posterior["mu"].sizes == {"chain": 1, "draw": 1000, "cell": 4, "arm": 3, "dim": 2}
+
+
+def test_a_failed_update_keeps_the_last_good_policy_and_says_so(study, monkeypatch):
+    import gambitts.live.study as live_study
+
+    _run(study, 20, np.random.default_rng(3))  # version 1
+    for _ in range(5):
+        decision = study.decide("p1", EVENING)
+        study.record(decision.number, z=[0.0, 1.0], reward=7.0)
+
+    def broken(policy):
+        raise FloatingPointError("a non-finite posterior")
+
+    monkeypatch.setattr(live_study, "_check_policy", broken)
+    assert study.update() == 0
+    status = study.status()
+    assert (
+        status["policy_version"] == 1
+        and "FloatingPointError: a non-finite" in (status["last_update_failure"])
+    )
+    assert study.decide("p2", EVENING).version == 1  # still deciding, with the good version
+    monkeypatch.undo()
+    assert study.update() == 5 and study.policy.version == 2  # the outcomes were kept
+    assert study.replay() == 26
+
+
+def test_a_study_may_update_after_each_outcome(tmp_path, database):
+    (tmp_path / "each.yaml").write_text(STUDY + "update: each_outcome\n")
+    with Study.init(tmp_path / "each.yaml", database) as study:
+        decision = study.decide("p1", EVENING)
+        study.record(decision.number, z=[1.0, 0.0])
+        assert study.policy.version == 0  # no reward yet: nothing to fold
+        study.record(decision.number, reward=6.0)
+        assert study.policy.version == 1 and study.decide("p1", EVENING).version == 1
