@@ -51,6 +51,8 @@ _KEYS = {
     "name", "contexts", "prompts", "agent", "min_probability", "propensity_draws", "seed",
     "update",
 }  # fmt: skip
+#: Longest participant or request id (the database's column width).
+_MAX_ID = 200
 #: When a study updates its policy: on an explicit ``update`` (e.g. nightly), or after each
 #: outcome that completes an observation.
 UPDATE_SCHEDULES: tuple[str, ...] = ("manual", "each_outcome")
@@ -245,8 +247,13 @@ class Study:
 
         A repeated ``client_id`` returns the decision already made for it.
         """
-        if not isinstance(participant, str) or not participant.strip():
-            raise InputError(f"`participant` must be an id, got {shown(participant)}")
+        for name, value in (("participant", participant), ("client_id", client_id)):
+            if value is None and name == "client_id":
+                continue
+            if not isinstance(value, str) or not value.strip() or len(value) > _MAX_ID:
+                raise InputError(
+                    f"`{name}` must be an id of 1 to {_MAX_ID} characters, got {shown(value)}"
+                )
         cell = self.definition.contexts.cell_index(context)
         with self.engine.begin() as connection:
             if client_id is not None:

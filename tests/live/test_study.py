@@ -117,8 +117,20 @@ def test_a_tampered_log_fails_the_replay(study, database):
         (lambda s: s.record(0), "give `z`, `reward` or both"),
         (lambda s: s.decide("p1", {"time_of_day": "night", "day": "weekday"}), "night"),
         (lambda s: s.decide("", EVENING), "`participant` must be an id"),
+        (lambda s: s.decide("p" * 201, EVENING), "`participant` must be an id of 1 to 200"),
+        (lambda s: s.decide("p1", EVENING, client_id=7), "`client_id` must be an id"),
     ],
-    ids=["unknown", "nan", "text", "z-length", "nothing", "level", "participant"],
+    ids=[
+        "unknown",
+        "nan",
+        "text",
+        "z-length",
+        "nothing",
+        "level",
+        "participant",
+        "long-id",
+        "client-id",
+    ],
 )
 def test_bad_records_are_refused_and_write_nothing(study, call, message):
     study.decide("p1", EVENING)
