@@ -145,7 +145,9 @@ class Results:
         )
 
     def _setting_labels(self, setting: str | Sequence[str] | None) -> list[str]:
-        dims = [dim for dim in self.regret["regret"].dims if dim not in ("agent", "replicate", "t")]
+        from gambitts.sims.results import setting_dims
+
+        dims = setting_dims(self.regret)
         if setting is None:
             if len(self.settings) != 1:
                 choices = [tuple(c.values()) if len(c) > 1 else c[dims[0]] for c in self.settings]

@@ -933,11 +933,6 @@ class CustomPoGAMBITTSSpec(CustomStage2Spec):
                 f"{self.mc_draws!r}"
             )
 
-    @property
-    def draws_wanted(self) -> int | None:
-        """:attr:`draws_per_cell`."""
-        return self.draws_per_cell
-
     def make_agent(
         self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None
     ) -> CustomPoGAMBITTS:

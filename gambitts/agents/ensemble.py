@@ -907,11 +907,6 @@ class EnsPoGAMBITTSSpec(TwoStageSpec):
                 "use `preset: default` to set them with `ensemble`"
             )
 
-    @property
-    def draws_wanted(self) -> int | None:
-        """:attr:`draws_per_cell`."""
-        return self.draws_per_cell
-
     def make_agent(
         self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None
     ) -> EnsPoGAMBITTS:

@@ -84,8 +84,11 @@ class AgentSpec:
 
     @property
     def draws_wanted(self) -> int | None:
-        """Generator draws per (cell, prompt) the agent may use; ``None`` for all."""
-        return None
+        """Generator draws per (cell, prompt) the agent may use; ``None`` for all.
+
+        The agent's ``draws_per_cell`` for the kinds that have that setting.
+        """
+        return getattr(self, "draws_per_cell", None)
 
     def build(self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None) -> Agent:
         """Create the agent for ``n_arms`` prompts in the cells of ``contexts``, named by label.

@@ -378,11 +378,6 @@ class PoGAMBITTSSpec(LinearStageTwoSpec):
         super().check()
         check_draws_per_cell(self)
 
-    @property
-    def draws_wanted(self) -> int | None:
-        """:attr:`draws_per_cell`."""
-        return self.draws_per_cell
-
     def make_agent(
         self, n_arms: int, contexts: ContextSpace, noise_sd: float | None = None
     ) -> PoGAMBITTS:

@@ -76,7 +76,8 @@ def database(request, tmp_path):
     admin = sa.create_engine(
         f"postgresql+psycopg://postgres@{host}:{port}/postgres", isolation_level="AUTOCOMMIT"
     )
+    quoted = admin.dialect.identifier_preparer.quote(name)  # DDL cannot bind a name
     with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        connection.execute(sa.text("CREATE DATABASE " + quoted))
     admin.dispose()
     return f"postgresql+psycopg://postgres@{host}:{port}/{name}"
